@@ -1,0 +1,55 @@
+# payplane developer entry points. Every target installs first when needed, so on a
+# fresh machine `make test` and `make run` are each one command.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+STAMP := $(VENV)/.installed
+PROTO_SRC := $(shell find protos -name '*.proto')
+PROTO_STAMP := gen/.stamp
+
+.PHONY: install proto test lint run bench emulator clean
+
+install: $(STAMP) $(PROTO_STAMP)
+
+# The lock (requirements.lock, with hashes) pins every package; `make lock` refreshes it.
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check uv==0.13.8
+	$(UV) pip install -q --python $(PY) --require-hashes -r requirements.lock
+	# Source roots go on the venv's path the way an editable install would put them.
+	printf '%s\n' "$(CURDIR)/gen" "$(CURDIR)/libs" "$(CURDIR)/tools" \
+		> "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/payplane-dev.pth"
+	touch $(STAMP)
+
+proto: $(STAMP)
+	rm -rf gen && mkdir -p gen
+	$(PY) -m grpc_tools.protoc -Iprotos --python_out=gen --pyi_out=gen --grpc_python_out=gen $(PROTO_SRC)
+	touch $(PROTO_STAMP)
+
+$(PROTO_STAMP): $(STAMP) $(PROTO_SRC)
+	$(MAKE) proto
+
+lock:
+	$(UV) pip compile pyproject.toml --extra dev --extra bench --python-version 3.11 \
+		--generate-hashes -q -o requirements.lock
+
+test: install
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy tools tests $$(find libs services -name "*.py" -print -quit | grep -q . && echo libs services)
+
+run: install
+	$(PY) -m stripe_emulator --host 127.0.0.1 --port $${STRIPE_EMULATOR_PORT:-12111}
+
+emulator: run
+
+bench: install
+	$(PY) -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) gen .pytest_cache .mypy_cache .ruff_cache

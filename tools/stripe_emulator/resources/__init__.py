@@ -1,0 +1,8 @@
+"""Stripe resources. Importing this package registers every route.
+
+Ownership: customers and accounts (platform) are core; payment_methods, payment_intents,
+charges, refunds, disputes and radar are the payments group; balance, payouts, connect,
+transfers and application_fees are money movement; events and webhook_endpoints are events.
+"""
+
+from . import accounts, customers, payment_methods  # noqa: F401

@@ -1,0 +1,184 @@
+"""The emulator's state and the context every handler runs in.
+
+Handlers are synchronous and run on the event loop, so each one is atomic: no two requests
+interleave inside a handler. Anything that waits (injected latency, lock waits, webhook
+delivery) happens in `app` around the handler, never inside it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import ids
+from .config import Config
+from .errors import missing
+from .store import Obj, Store
+
+__all__ = ["Ctx", "Emulator", "timer"]
+
+TimerFn = Callable[["Emulator", Any], None]
+_TIMERS: dict[str, TimerFn] = {}
+EventHook = Callable[["Emulator", Obj], None]
+
+
+def timer(name: str) -> Callable[[TimerFn], TimerFn]:
+    """Register a function run when emulator time reaches a scheduled moment."""
+
+    def register(fn: TimerFn) -> TimerFn:
+        _TIMERS[name] = fn
+        return fn
+
+    return register
+
+
+@dataclass
+class Ctx:
+    em: Emulator
+    account: str  # the account the request acts as (platform or a connected account)
+    request_id: str | None = None
+    idempotency_key: str | None = None
+    expand: list[str] = field(default_factory=list)
+
+    @property
+    def store(self) -> Store:
+        return self.em.store
+
+    @property
+    def config(self) -> Config:
+        return self.em.config
+
+    @property
+    def now(self) -> int:
+        return self.em.now()
+
+    @property
+    def is_platform(self) -> bool:
+        return self.account == self.em.config.platform_account
+
+    def get(self, obj_id: str, kind: str, label: str | None = None, param: str = "id") -> Obj:
+        """Load an object of this account or answer Stripe's 404."""
+        obj = self.em.store.get(obj_id, self.account, kind) if isinstance(obj_id, str) else None
+        if obj is None:
+            raise missing(label or kind, str(obj_id), param)
+        return obj
+
+    def find(self, obj_id: str | None, kind: str) -> Obj | None:
+        if not obj_id:
+            return None
+        return self.em.store.get(obj_id, self.account, kind)
+
+    def insert(self, obj: Obj, index: tuple[str, ...] = ()) -> Obj:
+        return self.em.store.insert(self.account, obj, index)
+
+    def save(self, obj: Obj) -> Obj:
+        return self.em.store.save(obj)
+
+    def emit(self, type_: str, obj: Obj, previous: dict[str, Any] | None = None) -> Obj:
+        return self.em.emit(
+            self.account, type_, obj, previous, self.request_id, self.idempotency_key
+        )
+
+    def new_id(self, prefix: str, length: int = 24) -> str:
+        return ids.new_id(prefix, length)
+
+
+class Emulator:
+    def __init__(self, config: Config | None = None, store_path: str | None = None) -> None:
+        self.config = config or Config()
+        self.store = Store(store_path)
+        self.rng = random.Random(self.config.seed)
+        ids.seed(self.config.seed)
+        self.event_hooks: list[EventHook] = []
+        self.reset_hooks: list[Callable[[Emulator], None]] = []
+        self._offset = 0.0
+        self._timers: list[tuple[float, int, str, Any]] = []
+        self._timer_seq = 0
+        self.balances: dict[tuple[str, str], dict[str, int]] = {}
+        self.ensure_platform()
+
+    # -- clock --------------------------------------------------------------------------------
+    def now(self) -> int:
+        return int(time.time() + self._offset)
+
+    def now_f(self) -> float:
+        return time.time() + self._offset
+
+    def advance(self, seconds: float) -> int:
+        """Move emulator time forward and run everything that became due."""
+        if seconds < 0:
+            raise ValueError("time only moves forward")
+        self._offset += seconds
+        self.run_due()
+        return self.now()
+
+    def schedule(self, at: float, name: str, arg: Any = None) -> None:
+        if name not in _TIMERS:
+            raise KeyError(name)
+        self._timer_seq += 1
+        heapq.heappush(self._timers, (at, self._timer_seq, name, arg))
+
+    def run_due(self) -> int:
+        ran = 0
+        while self._timers and self._timers[0][0] <= self.now_f():
+            _, _, name, arg = heapq.heappop(self._timers)
+            _TIMERS[name](self, arg)
+            ran += 1
+        return ran
+
+    # -- life cycle ---------------------------------------------------------------------------
+    def reset(self) -> None:
+        self.store.clear()
+        self._timers.clear()
+        self.balances.clear()
+        self._offset = 0.0
+        for hook in self.reset_hooks:
+            hook(self)
+        self.ensure_platform()
+
+    def ensure_platform(self) -> None:
+        acct = self.config.platform_account
+        if self.store.get(acct) is None:
+            from .resources.accounts import platform_account
+
+            self.store.insert(acct, platform_account(self))
+
+    def ctx(self, account: str | None = None) -> Ctx:
+        return Ctx(self, account or self.config.platform_account)
+
+    # -- events -------------------------------------------------------------------------------
+    def emit(
+        self,
+        account: str,
+        type_: str,
+        obj: Obj,
+        previous: dict[str, Any] | None = None,
+        request_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Obj:
+        data: dict[str, Any] = {"object": obj}
+        if previous is not None:
+            data["previous_attributes"] = previous
+        event: Obj = {
+            "id": ids.new_id("evt"),
+            "object": "event",
+            "account": None if account == self.config.platform_account else account,
+            "api_version": "2025-04-30.basil",
+            "context": None,
+            "created": self.now(),
+            "data": data,
+            "livemode": False,
+            "pending_webhooks": 0,
+            "request": {"id": request_id, "idempotency_key": idempotency_key},
+            "type": type_,
+        }
+        if event["account"] is None:
+            del event["account"]
+        for hook in self.event_hooks:
+            hook(self, event)
+        self.store.insert(account, event, ("type",))
+        return event

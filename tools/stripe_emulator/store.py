@@ -1,0 +1,270 @@
+"""The object store: every Stripe object the emulator holds, scoped by account.
+
+Objects are kept as compact JSON bytes (orjson), so a read always hands out a fresh copy
+(snapshots for events and idempotent replays come for free) and 100,000 PaymentIntents with
+their charges, balance transactions and events fit well under a gigabyte. Cold, bulky kinds
+(events) are zlib-compressed as well.
+
+Every operation costs O(1) or O(log n) plus the page asked for: lists keep insertion
+sequences per (account, kind) and per indexed field value, so `starting_after` is a bisect,
+never a scan of the store.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import zlib
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import orjson
+
+__all__ = ["Store"]
+
+Obj = dict[str, Any]
+Predicate = Callable[[Obj], bool]
+
+_COMPRESSED_KINDS = frozenset({"event"})
+
+
+class Store:
+    def __init__(self, path: str | None = None) -> None:
+        self._path = path
+        self._db: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+        self.clear()
+        if path:
+            self._open(path)
+
+    # -- life cycle -------------------------------------------------------------------------
+    def clear(self) -> None:
+        self._recs: dict[str, tuple[str, str, bytes]] = {}  # id -> (account, kind, blob)
+        self._seq_of: dict[str, int] = {}
+        self._id_at: list[str] = []
+        self._lists: dict[tuple[str, str], list[int]] = {}
+        self._index: dict[tuple[str, str, str, str], list[int]] = {}
+        if getattr(self, "_db", None) is not None:
+            assert self._db is not None
+            self._db.execute("DELETE FROM objects")
+            self._db.commit()
+
+    def _open(self, path: str) -> None:
+        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS objects (id TEXT PRIMARY KEY, seq INTEGER, account TEXT,"
+            " kind TEXT, blob BLOB, idx TEXT)"
+        )
+        rows = db.execute(
+            "SELECT id, account, kind, blob, idx FROM objects ORDER BY seq"
+        ).fetchall()
+        self._db = None  # do not write back while loading
+        for obj_id, account, kind, blob, idx in rows:
+            self._insert_raw(obj_id, account, kind, blob, orjson.loads(idx))
+        self._db = db
+        self._pending: dict[str, tuple[Any, ...] | None] = {}
+
+    def flush(self) -> None:
+        """Write buffered changes to the SQLite file (called by the server every ~50 ms)."""
+        if self._db is None or not self._pending:
+            return
+        pending, self._pending = self._pending, {}
+        upserts = [row for row in pending.values() if row is not None]
+        deletes = [(k,) for k, row in pending.items() if row is None]
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR REPLACE INTO objects VALUES (?,?,?,?,?,?)", upserts)
+            self._db.executemany("DELETE FROM objects WHERE id = ?", deletes)
+            self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        if self._db is not None:
+            self.flush()
+            self._db.close()
+            self._db = None
+
+    def __len__(self) -> int:
+        return len(self._recs)
+
+    # -- encoding ---------------------------------------------------------------------------
+    @staticmethod
+    def _encode(kind: str, obj: Obj) -> bytes:
+        blob = orjson.dumps(obj)
+        return zlib.compress(blob, 1) if kind in _COMPRESSED_KINDS else blob
+
+    @staticmethod
+    def _decode(kind: str, blob: bytes) -> Obj:
+        if kind in _COMPRESSED_KINDS:
+            blob = zlib.decompress(blob)
+        result: Obj = orjson.loads(blob)
+        return result
+
+    # -- writes -----------------------------------------------------------------------------
+    def insert(self, account: str, obj: Obj, index: Iterable[str] = ()) -> Obj:
+        """Add a new object; `index` names top-level fields that lists filter on."""
+        kind = obj["object"]
+        idx = {f: obj[f] for f in index if isinstance(obj.get(f), str)}
+        self._insert_raw(obj["id"], account, kind, self._encode(kind, obj), idx)
+        return obj
+
+    def _insert_raw(
+        self, obj_id: str, account: str, kind: str, blob: bytes, idx: dict[str, str]
+    ) -> None:
+        if obj_id in self._recs:
+            raise KeyError(f"duplicate id {obj_id}")
+        seq = len(self._id_at)
+        self._id_at.append(obj_id)
+        self._seq_of[obj_id] = seq
+        self._recs[obj_id] = (account, kind, blob)
+        self._lists.setdefault((account, kind), []).append(seq)
+        for field, value in idx.items():
+            self._index.setdefault((account, kind, field, value), []).append(seq)
+        if self._db is not None:
+            self._pending[obj_id] = (obj_id, seq, account, kind, blob, orjson.dumps(idx).decode())
+
+    def add_index(self, account: str, kind: str, field: str, value: str, obj_id: str) -> None:
+        """Index a field set after creation (e.g. a balance transaction's payout)."""
+        seqs = self._index.setdefault((account, kind, field, value), [])
+        seq = self._seq_of[obj_id]
+        pos = bisect_left(seqs, seq)
+        if pos == len(seqs) or seqs[pos] != seq:
+            seqs.insert(pos, seq)
+        if self._db is not None:
+            self._index_dirty(obj_id, field, value)
+
+    def _index_dirty(self, obj_id: str, field: str, value: str) -> None:
+        row = self._pending.get(obj_id)
+        if row is None:
+            assert self._db is not None
+            found = self._db.execute("SELECT * FROM objects WHERE id = ?", (obj_id,)).fetchone()
+            if found is None:
+                return
+            row = tuple(found)
+        idx = orjson.loads(row[5])
+        idx[field] = value
+        self._pending[obj_id] = (*row[:5], orjson.dumps(idx).decode())
+
+    def save(self, obj: Obj) -> Obj:
+        """Replace an existing object with its new state."""
+        obj_id = obj["id"]
+        account, kind, _ = self._recs[obj_id]
+        blob = self._encode(kind, obj)
+        self._recs[obj_id] = (account, kind, blob)
+        if self._db is not None:
+            prev = self._pending.get(obj_id)
+            idx = prev[5] if prev else None
+            if idx is None:
+                found = self._db.execute(
+                    "SELECT idx FROM objects WHERE id = ?", (obj_id,)
+                ).fetchone()
+                idx = found[0] if found else "{}"
+            self._pending[obj_id] = (obj_id, self._seq_of[obj_id], account, kind, blob, idx)
+        return obj
+
+    def delete(self, obj_id: str) -> None:
+        self._recs.pop(obj_id, None)
+        if self._db is not None:
+            self._pending[obj_id] = None
+
+    # -- reads ------------------------------------------------------------------------------
+    def get(self, obj_id: str, account: str | None = None, kind: str | None = None) -> Obj | None:
+        rec = self._recs.get(obj_id)
+        if rec is None:
+            return None
+        if account is not None and rec[0] != account:
+            return None
+        if kind is not None and rec[1] != kind:
+            return None
+        return self._decode(rec[1], rec[2])
+
+    def owner(self, obj_id: str) -> str | None:
+        rec = self._recs.get(obj_id)
+        return rec[0] if rec else None
+
+    def kind_of(self, obj_id: str) -> str | None:
+        rec = self._recs.get(obj_id)
+        return rec[1] if rec else None
+
+    def count(self, account: str, kind: str) -> int:
+        return len(self._lists.get((account, kind), ()))
+
+    def iter_ids(self, account: str, kind: str, newest_first: bool = True) -> Iterator[str]:
+        seqs = self._lists.get((account, kind), [])
+        ordered = reversed(seqs) if newest_first else iter(seqs)
+        for seq in ordered:
+            obj_id = self._id_at[seq]
+            if obj_id in self._recs:
+                yield obj_id
+
+    def accounts_with(self, kind: str) -> list[str]:
+        return [acct for (acct, k) in self._lists if k == kind]
+
+    def page(
+        self,
+        account: str,
+        kind: str,
+        *,
+        limit: int = 10,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+        where: tuple[str, str] | None = None,
+        predicate: Predicate | None = None,
+    ) -> tuple[list[Obj], bool]:
+        """One page, newest first, as Stripe lists do. Returns (items, has_more).
+
+        `where` uses an index (field, value); `predicate` filters what the index yields.
+        Cursors that name an unknown object raise KeyError (the caller answers 404).
+        """
+        if where is not None:
+            seqs = self._index.get((account, kind, where[0], where[1]), [])
+        else:
+            seqs = self._lists.get((account, kind), [])
+        out: list[Obj] = []
+        if ending_before is not None:
+            pos = self._cursor(seqs, ending_before)
+            i = pos + 1
+            while i < len(seqs) and len(out) <= limit:
+                obj = self._visible(seqs[i], kind, where, predicate)
+                if obj is not None:
+                    out.append(obj)
+                i += 1
+            has_more = len(out) > limit
+            out = out[:limit]
+            out.reverse()
+            return out, has_more
+        i = self._cursor(seqs, starting_after) - 1 if starting_after else len(seqs) - 1
+        while i >= 0 and len(out) <= limit:
+            obj = self._visible(seqs[i], kind, where, predicate)
+            if obj is not None:
+                out.append(obj)
+            i -= 1
+        return out[:limit], len(out) > limit
+
+    def _cursor(self, seqs: list[int], obj_id: str) -> int:
+        seq = self._seq_of.get(obj_id)
+        if seq is None:
+            raise KeyError(obj_id)
+        pos = bisect_left(seqs, seq)
+        if pos == len(seqs) or seqs[pos] != seq:
+            raise KeyError(obj_id)
+        return pos
+
+    def _visible(
+        self, seq: int, kind: str, where: tuple[str, str] | None, predicate: Predicate | None
+    ) -> Obj | None:
+        rec = self._recs.get(self._id_at[seq])
+        if rec is None:
+            return None
+        obj = self._decode(kind, rec[2])
+        if where is not None:
+            # Index entries are never removed; a field that has since changed hides the object.
+            # Synthetic keys (a balance transaction's payout) are not fields and always match.
+            current = obj.get(where[0], where[1])
+            if isinstance(current, str) and current != where[1]:
+                return None
+        if predicate is not None and not predicate(obj):
+            return None
+        return obj
