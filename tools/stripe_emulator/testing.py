@@ -13,6 +13,7 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import stripe
@@ -21,7 +22,14 @@ from .app import EmulatorApp
 from .config import Config
 from .server import ThreadedEmulator
 
-__all__ = ["EmulatorControl", "EmulatorHandle", "running_emulator", "stripe_client"]
+__all__ = [
+    "EmulatorControl",
+    "EmulatorHandle",
+    "assert_fixture_keys",
+    "fixture_keys",
+    "running_emulator",
+    "stripe_client",
+]
 
 TEST_KEY = "sk_test_emulator"
 
@@ -112,3 +120,36 @@ def running_emulator(config: Config | None = None) -> Iterator[EmulatorHandle]:
         yield EmulatorHandle(threaded, running.url, running.app)
     finally:
         threaded.stop()
+
+
+FIXTURES_PATH = Path(__file__).resolve().parents[2].parent / "shared" / "stripe" / "fixtures3.json"
+
+
+def fixture_keys(resource: str) -> set[str]:
+    """Top-level keys of Stripe's example object for `resource` (../shared/stripe/fixtures3.json).
+
+    Fails loudly when the file is missing: a silent skip would hide every shape check.
+    """
+    if not FIXTURES_PATH.exists():
+        raise FileNotFoundError(
+            f"{FIXTURES_PATH} is missing: clone the project beside shared/ (see README)"
+        )
+    resources = json.loads(FIXTURES_PATH.read_text())["resources"]
+    return set(resources[resource])
+
+
+def assert_fixture_keys(obj: Any, resource: str, nested: tuple[str, ...] = ()) -> None:
+    """`obj` (a dict or StripeObject) carries every key of Stripe's example `resource`.
+
+    `nested` names sub-objects to compare too, e.g. ("outcome",) for a charge.
+    """
+    data = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+    missing = fixture_keys(resource) - set(data)
+    assert not missing, f"{resource} lacks Stripe's keys: {sorted(missing)}"
+    example = json.loads(FIXTURES_PATH.read_text())["resources"][resource]
+    for key in nested:
+        want = example.get(key)
+        have = data.get(key)
+        if isinstance(want, dict) and isinstance(have, dict):
+            lacking = set(want) - set(have)
+            assert not lacking, f"{resource}.{key} lacks Stripe's keys: {sorted(lacking)}"

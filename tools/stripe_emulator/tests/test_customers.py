@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 import stripe
-from stripe_emulator.testing import EmulatorHandle
+from stripe_emulator.testing import EmulatorHandle, assert_fixture_keys
 
 
 def test_customer_crud_and_list(client: stripe.StripeClient) -> None:
@@ -55,3 +55,7 @@ def test_request_log_counts_calls(emu: EmulatorHandle, client: stripe.StripeClie
     entries = emu.control.requests(idempotency_key="k-1")
     assert [e["replayed"] for e in entries] == [False, True]
     assert len(client.v1.customers.list().data) == 1
+
+
+def test_customer_carries_stripe_keys(client: stripe.StripeClient) -> None:
+    assert_fixture_keys(client.v1.customers.create(params={"email": "k@example.com"}), "customer")
