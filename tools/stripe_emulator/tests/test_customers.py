@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 import stripe
+
 from stripe_emulator.testing import EmulatorHandle, assert_fixture_keys
 
 
