@@ -5,4 +5,4 @@ charges, refunds, disputes and radar are the payments group; balance, payouts, c
 transfers and application_fees are money movement; events and webhook_endpoints are events.
 """
 
-from . import accounts, customers, payment_methods  # noqa: F401
+from . import accounts, customers, events, payment_methods, webhook_endpoints  # noqa: F401
