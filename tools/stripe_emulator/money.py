@@ -11,7 +11,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from .params import ZERO_DECIMAL
-from .state import Ctx, Emulator, timer
+from .state import Ctx, Emulator, on_restore, timer
 from .store import Obj
 
 __all__ = [
@@ -188,3 +188,16 @@ def _settle(em: Emulator, bt_id: str) -> None:
 
 
 SETTLE_HOOKS: list[Any] = []
+
+
+@on_restore
+def _rebuild_balances(em: Emulator) -> None:
+    """Balances are the sum of balance transaction nets; pending ones settle on schedule."""
+    em.balances.clear()
+    for account in em.store.accounts_with("balance_transaction"):
+        for bt_id in em.store.iter_ids(account, "balance_transaction", newest_first=False):
+            bt = em.store.get(bt_id)
+            assert bt is not None
+            balance_of(em, account, bt["currency"])[bt["status"]] += bt["net"]
+            if bt["status"] == "pending":
+                em.schedule(bt["available_on"], "balance.settle", bt_id)

@@ -54,9 +54,14 @@ class ThreadedEmulator:
     """The emulator on its own event loop in a daemon thread (for sync tests and the SDK)."""
 
     def __init__(
-        self, config: Config | None = None, host: str = "127.0.0.1", port: int = 0
+        self,
+        config: Config | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        store_path: str | None = None,
     ) -> None:
         self._config = config
+        self._store_path = store_path
         self._host = host
         self._port = port
         self._ready = threading.Event()
@@ -80,7 +85,7 @@ class ThreadedEmulator:
             self._stop = asyncio.Event()
             self._loop = asyncio.get_running_loop()
             try:
-                async with serve(self._config, self._host, self._port) as running:
+                async with serve(self._config, self._host, self._port, self._store_path) as running:
                     self.running = running
                     self._ready.set()
                     await self._stop.wait()

@@ -23,6 +23,8 @@ __all__ = ["Ctx", "Emulator", "timer"]
 
 TimerFn = Callable[["Emulator", Any], None]
 _TIMERS: dict[str, TimerFn] = {}
+RestoreFn = Callable[["Emulator"], None]
+_RESTORERS: list[RestoreFn] = []
 EventHook = Callable[["Emulator", Obj], None]
 
 
@@ -34,6 +36,13 @@ def timer(name: str) -> Callable[[TimerFn], TimerFn]:
         return fn
 
     return register
+
+
+def on_restore(fn: RestoreFn) -> RestoreFn:
+    """Register a function that rebuilds derived state after loading a SQLite store
+    (balances, pending timers): objects persist, in-memory bookkeeping is recomputed."""
+    _RESTORERS.append(fn)
+    return fn
 
 
 @dataclass
@@ -99,6 +108,12 @@ class Emulator:
         self._timers: list[tuple[float, int, str, Any]] = []
         self._timer_seq = 0
         self.balances: dict[tuple[str, str], dict[str, int]] = {}
+        if len(self.store):
+            self._offset = float(self.store.get_meta("clock_offset") or 0.0)
+            from . import resources  # noqa: F401  (restorers register on import)
+
+            for restore in _RESTORERS:
+                restore(self)
         self.ensure_platform()
 
     # -- clock --------------------------------------------------------------------------------
@@ -113,6 +128,7 @@ class Emulator:
         if seconds < 0:
             raise ValueError("time only moves forward")
         self._offset += seconds
+        self.store.set_meta("clock_offset", repr(self._offset))
         self.run_due()
         return self.now()
 

@@ -45,10 +45,12 @@ class Store:
         self._id_at: list[str] = []
         self._lists: dict[tuple[str, str], list[int]] = {}
         self._index: dict[tuple[str, str, str, str], list[int]] = {}
+        self._meta: dict[str, str] = {}
         if getattr(self, "_db", None) is not None:
             assert self._db is not None
+            self._pending = {}
             self._db.execute("DELETE FROM objects")
-            self._db.commit()
+            self._db.execute("DELETE FROM meta")
 
     def _open(self, path: str) -> None:
         db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -58,6 +60,8 @@ class Store:
             "CREATE TABLE IF NOT EXISTS objects (id TEXT PRIMARY KEY, seq INTEGER, account TEXT,"
             " kind TEXT, blob BLOB, idx TEXT)"
         )
+        db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        self._meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
         rows = db.execute(
             "SELECT id, account, kind, blob, idx FROM objects ORDER BY seq"
         ).fetchall()
@@ -66,6 +70,18 @@ class Store:
             self._insert_raw(obj_id, account, kind, blob, orjson.loads(idx))
         self._db = db
         self._pending: dict[str, tuple[Any, ...] | None] = {}
+
+    @property
+    def persistent(self) -> bool:
+        return self._db is not None
+
+    def get_meta(self, key: str) -> str | None:
+        return self._meta.get(key)
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._meta[key] = value
+        if self._db is not None:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def flush(self) -> None:
         """Write buffered changes to the SQLite file (called by the server every ~50 ms)."""

@@ -113,8 +113,10 @@ class EmulatorHandle:
 
 
 @contextlib.contextmanager
-def running_emulator(config: Config | None = None) -> Iterator[EmulatorHandle]:
-    threaded = ThreadedEmulator(config)
+def running_emulator(
+    config: Config | None = None, store_path: str | None = None
+) -> Iterator[EmulatorHandle]:
+    threaded = ThreadedEmulator(config, store_path=store_path)
     running = threaded.start()
     try:
         yield EmulatorHandle(threaded, running.url, running.app)
