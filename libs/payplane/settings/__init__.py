@@ -1,0 +1,13 @@
+"""Typed process settings, read once from the environment.
+
+    SettingsError            a variable is missing or malformed (names it)
+
+Usage: subclass `ServiceSettings`, declare fields, call `load(MySettings)` once in the
+composition root. Nothing reads `os.environ` anywhere else.
+"""
+
+from __future__ import annotations
+
+from ._settings import ServiceSettings, SettingsError, load
+
+__all__ = ["ServiceSettings", "SettingsError", "load"]
