@@ -5,4 +5,15 @@ charges, refunds, disputes and radar are the payments group; balance, payouts, c
 transfers and application_fees are money movement; events and webhook_endpoints are events.
 """
 
-from . import accounts, customers, events, payment_methods, webhook_endpoints  # noqa: F401
+from . import (  # noqa: F401
+    accounts,
+    charges,
+    customers,
+    disputes,
+    events,
+    payment_intents,
+    payment_methods,
+    radar,
+    refunds,
+    webhook_endpoints,
+)

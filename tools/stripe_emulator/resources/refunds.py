@@ -1,0 +1,225 @@
+"""Refunds: create (by charge or PaymentIntent), retrieve, update, list.
+
+A refund debits the settlement balance at today's exchange rate (STRIPE-FACTS), so a refund
+after a rate change settles at a different amount than the charge credited. Stripe keeps its
+processing fee: the refund balance transaction has no fee.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import money
+from ..errors import invalid
+from ..params import ZERO_DECIMAL, Params, merge_metadata
+from ..router import route
+from ..state import Ctx
+from ..store import Obj
+from .charges import call_external, settlement_of
+from .common import list_response
+
+__all__ = ["create_refund"]
+
+_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
+
+
+def _money(amount: int, currency: str) -> str:
+    if currency in ZERO_DECIMAL:
+        return f"{amount} {currency.upper()}"
+    sym = {"usd": "$", "eur": "€", "gbp": "£"}.get(currency)
+    major = f"{amount / 100:,.2f}"
+    return f"{sym}{major}" if sym else f"{major} {currency.upper()}"
+
+
+def create_refund(
+    ctx: Ctx,
+    charge: Obj,
+    amount: int | None,
+    reason: str | None,
+    metadata: dict[str, str],
+    *,
+    reverse_transfer: bool = False,
+    refund_application_fee: bool = False,
+) -> Obj:
+    if charge["status"] != "succeeded" or not charge["paid"]:
+        raise invalid(
+            f"Charge {charge['id']} has a status of {charge['status']} and cannot be refunded.",
+            param="charge",
+        )
+    if not charge["captured"]:
+        raise invalid(
+            f"Charge {charge['id']} has not been captured: cancel its PaymentIntent to release "
+            "the authorization instead.",
+            param="charge",
+            code="charge_not_refundable",
+        )
+    if charge["disputed"]:
+        raise invalid(
+            f"Charge {charge['id']} has been charged back; cannot issue a refund.",
+            param="charge",
+            code="charge_disputed",
+        )
+    remaining = charge["amount"] - charge["amount_refunded"]
+    if remaining <= 0:
+        raise invalid(
+            f"Charge {charge['id']} has already been refunded.", code="charge_already_refunded"
+        )
+    amount = remaining if amount is None else amount
+    if amount > remaining:
+        cur = charge["currency"]
+        raise invalid(
+            f"Refund amount ({_money(amount, cur)}) is greater than unrefunded amount on charge "
+            f"({_money(remaining, cur)})",
+            param="amount",
+            code="amount_too_large",
+        )
+    re_id = ctx.new_id("re")
+    settle, _ = settlement_of(ctx, charge)
+    rate = money.exchange_rate(ctx.em, charge["currency"], settle)
+    settled = money.convert(amount, charge["currency"], settle, rate)
+    bt = money.post_balance_transaction(
+        ctx,
+        amount=-settled,
+        currency=settle,
+        type="refund",
+        reporting_category="refund",
+        source=re_id,
+        exchange_rate=rate if settle != charge["currency"] else None,
+        description="REFUND FOR CHARGE" + (f" ({charge['description']})"
+                                           if charge["description"] else ""),
+    )  # fmt: skip
+    refund: Obj = {
+        "id": re_id,
+        "object": "refund",
+        "amount": amount,
+        "balance_transaction": bt["id"],
+        "charge": charge["id"],
+        "created": ctx.now,
+        "currency": charge["currency"],
+        "customer": charge["customer"],
+        "customer_account": None,
+        "destination_details": {
+            "card": {
+                "reference": None,
+                "reference_status": "pending",
+                "reference_type": "acquirer_reference_number",
+                "type": "refund",
+            },
+            "type": "card",
+        },
+        "metadata": metadata,
+        "payment_intent": charge["payment_intent"],
+        "payment_method": charge["payment_method"],
+        "reason": reason,
+        "receipt_number": None,
+        "source_transfer_reversal": None,
+        "status": "succeeded",
+        "transfer_reversal": None,
+    }
+    ctx.insert(refund, ("charge", "payment_intent"))
+    before = {
+        "amount_refunded": charge["amount_refunded"],
+        "refunded": charge["refunded"],
+        "refunds": charge["refunds"],
+    }
+    charge["amount_refunded"] += amount
+    charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+    refunds = charge["refunds"]
+    refunds["data"] = [refund, *refunds["data"]][:10]
+    refunds["total_count"] = refunds.get("total_count", 0) + 1
+    refunds["has_more"] = refunds["total_count"] > 10
+    ctx.save(charge)
+    if charge.get("transfer_data") and charge["transfer_data"].get("destination"):
+        from .transfers import (  # type: ignore[import-untyped, unused-ignore]  # lazy: another module
+            reverse_on_refund,
+        )
+
+        def hook(r: Obj) -> None:
+            reverse_on_refund(ctx, charge, r, reverse_transfer, refund_application_fee)
+
+        refund = call_external(ctx, refund, hook)
+        fresh = ctx.store.get(charge["id"]) or charge
+        charge = fresh
+    ctx.emit("refund.created", refund)
+    ctx.emit("charge.refunded", charge, before)
+    from .radar import on_refund
+
+    on_refund(ctx, charge)
+    return refund
+
+
+@route("POST", "/v1/refunds", perm="refunds")
+def create(ctx: Ctx, p: Params) -> Obj:
+    charge_id = p.string("charge")
+    pi_id = p.string("payment_intent")
+    amount = p.amount("amount")
+    reason = p.string("reason", choices=_REASONS)
+    metadata = p.metadata() or {}
+    reverse_transfer = p.boolean("reverse_transfer") or False
+    refund_fee = p.boolean("refund_application_fee") or False
+    p.string("instructions_email")
+    p.done()
+    if charge_id and pi_id:
+        raise invalid(
+            "You can only specify one of these parameters: charge, payment_intent.",
+            param="payment_intent",
+        )
+    if pi_id:
+        pi = ctx.get(pi_id, "payment_intent", param="payment_intent")
+        if pi["status"] != "succeeded" or not pi["latest_charge"]:
+            raise invalid(
+                f"This PaymentIntent ({pi_id}) does not have a successful charge to refund.",
+                param="payment_intent",
+            )
+        charge = ctx.get(pi["latest_charge"], "charge", param="payment_intent")
+    elif charge_id:
+        charge = ctx.get(charge_id, "charge", param="charge")
+    else:
+        raise invalid(
+            "One of the following params should be provided for this request: payment_intent "
+            "or charge.",
+        )
+    return create_refund(
+        ctx, charge, amount, reason, metadata,
+        reverse_transfer=reverse_transfer, refund_application_fee=refund_fee,
+    )  # fmt: skip
+
+
+@route("GET", "/v1/refunds/{id}", perm="refunds")
+def retrieve(ctx: Ctx, p: Params, id: str) -> Obj:
+    p.done()
+    return ctx.get(id, "refund")
+
+
+@route("POST", "/v1/refunds/{id}", perm="refunds")
+def update(ctx: Ctx, p: Params, id: str) -> Obj:
+    refund = ctx.get(id, "refund")
+    before: dict[str, Any] = {}
+    if p.has("metadata"):
+        meta = merge_metadata(refund["metadata"], p.metadata())
+        if meta != refund["metadata"]:
+            before["metadata"] = refund["metadata"]
+            refund["metadata"] = meta
+    p.done()
+    ctx.save(refund)
+    if before:
+        ctx.emit("refund.updated", refund, before)
+        ctx.emit("charge.refund.updated", refund, before)
+    return refund
+
+
+@route("GET", "/v1/refunds", perm="refunds")
+def list_(ctx: Ctx, p: Params) -> Obj:
+    charge = p.string("charge")
+    pi = p.string("payment_intent")
+    where = ("charge", charge) if charge else (("payment_intent", pi) if pi else None)
+    return list_response(
+        ctx, p, "refund", "/v1/refunds", where=where,
+        predicate=(lambda o: o.get("payment_intent") == pi) if (pi and charge) else None,
+    )  # fmt: skip
+
+
+@route("GET", "/v1/charges/{id}/refunds", perm="refunds")
+def list_for_charge(ctx: Ctx, p: Params, id: str) -> Obj:
+    ctx.get(id, "charge")
+    return list_response(ctx, p, "refund", f"/v1/charges/{id}/refunds", where=("charge", id))
