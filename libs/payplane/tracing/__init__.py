@@ -1,0 +1,24 @@
+"""OpenTelemetry for payplane processes.
+
+`setup_tracing(service)` once in a composition root: OTLP export when
+`OTEL_EXPORTER_OTLP_ENDPOINT` is set (Jaeger reads OTLP natively), console when
+`OTEL_TRACES_EXPORTER=console`, otherwise spans are made and propagated but not exported.
+`inject`/`extract` carry W3C trace context through NATS headers (or any str mapping);
+`configure_logging` puts `trace_id` and `span_id` on every log line.
+
+No errors of its own: a missing exporter configuration means "do not export".
+"""
+
+from __future__ import annotations
+
+from ._logging import TraceContextFilter, configure_logging
+from ._setup import extract, inject, setup_tracing, tracer
+
+__all__ = [
+    "TraceContextFilter",
+    "configure_logging",
+    "extract",
+    "inject",
+    "setup_tracing",
+    "tracer",
+]

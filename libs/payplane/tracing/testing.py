@@ -1,0 +1,33 @@
+"""In-memory span capture for tests: one exporter per process, cleared per use."""
+
+from __future__ import annotations
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from ._setup import setup_tracing
+
+__all__ = ["InMemorySpans"]
+
+_exporter: InMemorySpanExporter | None = None
+
+
+class InMemorySpans:
+    """Install (once) an in-memory exporter on the process provider and read what it caught."""
+
+    def __init__(self) -> None:
+        global _exporter
+        if _exporter is None:
+            _exporter = InMemorySpanExporter()
+            setup_tracing("payplane-tests", exporter=_exporter)
+        self._exporter = _exporter
+        self._exporter.clear()
+
+    def spans(self) -> list[ReadableSpan]:
+        return list(self._exporter.get_finished_spans())
+
+    def named(self, name: str) -> list[ReadableSpan]:
+        return [s for s in self.spans() if s.name == name]
+
+    def clear(self) -> None:
+        self._exporter.clear()
