@@ -5,7 +5,8 @@ endpoints whose `enabled_events` match: the account's own endpoints, plus the pl
 `connect` endpoints for a connected account's event. It counts them into the event's
 `pending_webhooks` and queues one delivery each. Nothing is sent inside the request handler:
 a runner task on the emulator's loop takes deliveries off the queue and starts at most
-`MAX_CONCURRENT` sends at a time over one aiohttp session.
+`MAX_CONCURRENT` sends at a time over one aiohttp session, at most `PER_ENDPOINT` of them to
+one endpoint (the rest wait their turn), so a slow endpoint cannot starve the others.
 
 Each attempt is signed afresh as Stripe signs (`Stripe-Signature: t=<unix>,v1=<hex>`, the
 HMAC-SHA256 of `"<t>.<body>"` under the endpoint's `whsec_` secret, t from the emulator
@@ -34,6 +35,7 @@ from collections import deque
 from dataclasses import dataclass, replace
 from hashlib import sha256
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 from weakref import WeakKeyDictionary
 
 import aiohttp
@@ -64,6 +66,7 @@ SECRET_FIELD = "_secret"  # internal fields of a stored webhook endpoint, never 
 CONNECT_FIELD = "_connect"
 USER_AGENT = "Stripe/1.0 (+https://stripe.com/docs/webhooks)"
 MAX_CONCURRENT = 64  # sends in flight at once, whatever the endpoints do
+PER_ENDPOINT = 16  # ... and to one endpoint, so a slow one cannot hold every slot
 LOG_SIZE = 1000  # attempts kept per endpoint
 SHUFFLE_QUIET_S = 0.1  # a shuffled batch closes after this long without a new delivery
 SHUFFLE_MAX_HOLD_S = 1.0  # ... or this long after it opened
@@ -112,6 +115,7 @@ class Delivery:
     manual: bool = False  # a redelivery asked for through the control API
     duplicate: bool = False  # the extra copy sent by the duplicate fault
     held: bool = False  # the delay fault was applied already
+    rolled: bool = False  # the duplicate fault had its chance already
 
 
 class WebhookDispatcher:
@@ -125,6 +129,9 @@ class WebhookDispatcher:
         self._session: aiohttp.ClientSession | None = None
         self._runner: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
+        self.per_endpoint = PER_ENDPOINT
+        self._busy: dict[str, int] = {}  # endpoint id -> sends in flight
+        self._parked: dict[str, deque[Delivery]] = {}  # waiting for a slot of their endpoint
         self._timers: set[asyncio.TimerHandle] = set()
         self._generation = 0
         self._seq = 0
@@ -164,6 +171,7 @@ class WebhookDispatcher:
         self._cancel_timers()
         while not self._queue.empty():
             self._queue.get_nowait()
+        self._parked.clear()
         self.log.clear()
         self.failed.clear()
 
@@ -238,15 +246,22 @@ class WebhookDispatcher:
             delivery.held = True
             self._later(faults.webhook_delay_ms / 1000.0, delivery)
             return
-        if (
-            delivery.counts
-            and delivery.attempt == 0
-            and faults.webhook_duplicate_rate > 0
-            and self.em.rng.random() < faults.webhook_duplicate_rate
-        ):
-            twin = replace(delivery, counts=False, retries=False, duplicate=True, held=True)
-            self._queue.put_nowait(twin)
-        await self._sem.acquire()
+        if not delivery.rolled:
+            delivery.rolled = True
+            rate = faults.webhook_duplicate_rate
+            if delivery.counts and rate > 0 and self.em.rng.random() < rate:
+                twin = replace(delivery, counts=False, retries=False, duplicate=True, held=True)
+                self._queue.put_nowait(twin)
+        endpoint_id = delivery.endpoint_id
+        if self._busy.get(endpoint_id, 0) >= self.per_endpoint:
+            self._parked.setdefault(endpoint_id, deque()).append(delivery)
+            return
+        self._busy[endpoint_id] = self._busy.get(endpoint_id, 0) + 1
+        try:
+            await self._sem.acquire()
+        except BaseException:
+            self._release(endpoint_id)
+            raise
         task = asyncio.create_task(self._attempt(delivery))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
@@ -274,6 +289,19 @@ class WebhookDispatcher:
             log.exception("webhook delivery failed unexpectedly")
         finally:
             self._sem.release()
+            self._release(delivery.endpoint_id)
+
+    def _release(self, endpoint_id: str) -> None:
+        busy = self._busy.get(endpoint_id, 0) - 1
+        if busy > 0:
+            self._busy[endpoint_id] = busy
+        else:
+            self._busy.pop(endpoint_id, None)
+        parked = self._parked.get(endpoint_id)
+        if parked:
+            self._queue.put_nowait(parked.popleft())
+            if not parked:
+                del self._parked[endpoint_id]
 
     # -- one attempt ----------------------------------------------------------------------
     async def _send(self, d: Delivery) -> None:
@@ -289,7 +317,7 @@ class WebhookDispatcher:
             "event": d.event_id,
             "type": d.event_type,
             "attempt": d.attempt,
-            "url": endpoint.get("url"),
+            "url": _redact_url(str(endpoint.get("url"))),
             "status": None,
             "error": None,
             "outcome": "failed",
@@ -364,6 +392,18 @@ class WebhookDispatcher:
         if event is not None:
             event["pending_webhooks"] = max(0, int(event.get("pending_webhooks") or 0) - 1)
             self.em.store.save(event)
+
+
+def _redact_url(url: str) -> str:
+    """The URL without any user:password part (the log never shows credentials)."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    netloc = parts.hostname or ""
+    with contextlib.suppress(ValueError):
+        if parts.port is not None:
+            netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 # -- emulator-only calls ------------------------------------------------------------------

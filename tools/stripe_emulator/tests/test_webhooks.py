@@ -33,6 +33,8 @@ class Receiver:
         self.statuses = list(statuses or [])
         self.delays = list(delays or [])
         self.lock = threading.Lock()
+        self.in_flight = 0
+        self.most_in_flight = 0
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -41,9 +43,12 @@ class Receiver:
                 with receiver.lock:
                     delay = receiver.delays.pop(0) if receiver.delays else 0.0
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
+                    receiver.in_flight += 1
+                    receiver.most_in_flight = max(receiver.most_in_flight, receiver.in_flight)
                 if delay:
                     time.sleep(delay)
                 with receiver.lock:
+                    receiver.in_flight -= 1
                     receiver.requests.append((dict(self.headers.items()), body))
                 self.send_response(status)
                 if 300 <= status < 400:
@@ -450,3 +455,25 @@ def test_connect_endpoints_receive_connected_accounts_events(
     assert [e["account"] for e in theirs.events()] == [acct]
     assert [e["data"]["object"]["email"] for e in own.events()] == ["p@example.com"]
     assert "account" not in own.events()[0]
+
+
+def test_one_slow_endpoint_gets_a_bounded_share(
+    emu: EmulatorHandle, client: stripe.StripeClient, receivers: Callable[..., Receiver]
+) -> None:
+    dispatcher = emu.app.services["webhooks"]
+    emu.call(setattr, dispatcher, "per_endpoint", 2)
+    try:
+        slow, fast = receivers(delays=[0.2] * 8), receivers()
+        client.v1.webhook_endpoints.create(
+            params={"url": slow.url, "enabled_events": ["customer.created"]}
+        )
+        client.v1.webhook_endpoints.create(
+            params={"url": fast.url, "enabled_events": ["customer.updated"]}
+        )
+        made = [client.v1.customers.create(params={"email": f"b{i}@x.com"}) for i in range(8)]
+        client.v1.customers.update(made[0].id, params={"name": "B"})
+        wait_for(lambda: len(slow.received()) == 8, what="every slow delivery")
+        assert slow.most_in_flight <= 2
+        assert [e["type"] for e in fast.events()] == ["customer.updated"]
+    finally:
+        emu.call(setattr, dispatcher, "per_endpoint", 16)
