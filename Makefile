@@ -14,12 +14,12 @@ PROTO_STAMP := gen/.stamp
 install: $(STAMP) $(PROTO_STAMP)
 
 # The lock (requirements.lock, with hashes) pins every package; `make lock` refreshes it.
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check uv==0.13.8
 	$(UV) pip install -q --python $(PY) --require-hashes -r requirements.lock
 	# Source roots go on the venv's path the way an editable install would put them.
-	printf '%s\n' "$(CURDIR)/gen" "$(CURDIR)/libs" "$(CURDIR)/tools" \
+	printf '%s\n' "$(CURDIR)/gen" "$(CURDIR)/libs" "$(CURDIR)/tools" $(addprefix $(CURDIR)/,$(wildcard services/*)) \
 		> "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/payplane-dev.pth"
 	touch $(STAMP)
 
