@@ -1,0 +1,1 @@
+"""ledger: double-entry books fed by events, reconciled against Stripe."""

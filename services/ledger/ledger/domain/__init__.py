@@ -1,0 +1,1 @@
+"""The ledger's pure rules: accounts, journal entries, posting rules. No I/O."""
