@@ -57,6 +57,7 @@ class Config:
     webhook_timeout_s: float = 10.0
     request_log_size: int = 200_000
     seed: int | None = None
+    payout_schedule: str = "daily"  # the platform's payout interval: daily | manual | ...
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -7,13 +7,18 @@ transfers and application_fees are money movement; events and webhook_endpoints 
 
 from . import (  # noqa: F401
     accounts,
+    application_fees,
+    balance,
     charges,
+    connect,
     customers,
     disputes,
     events,
     payment_intents,
     payment_methods,
+    payouts,
     radar,
     refunds,
+    transfers,
     webhook_endpoints,
 )

@@ -68,10 +68,14 @@ def _requirements() -> dict[str, Any]:
 
 def platform_account(em: Emulator) -> Obj:
     cfg = em.config
+    # Called when the emulator starts and after every reset: (re)start automatic payouts.
+    from .payouts import start_schedule
+
+    start_schedule(em)
     return account_object(
         cfg.platform_account, em.now(), cfg.country, cfg.default_currency,
         business_name="payplane (emulated platform)",
-        schedule={"delay_days": cfg.settlement_delay_days, "interval": "manual"},
+        schedule={"delay_days": cfg.settlement_delay_days, "interval": cfg.payout_schedule},
     )  # fmt: skip
 
 
