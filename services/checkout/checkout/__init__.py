@@ -1,0 +1,1 @@
+"""checkout: one-off payments (PaymentIntents), refunds, disputes, fraud decisions."""

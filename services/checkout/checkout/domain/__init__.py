@@ -1,0 +1,1 @@
+"""checkout's pure rules: the payment state machine, declines, refunds. No I/O."""

@@ -1,0 +1,150 @@
+"""The payment and its order-tolerant state machine.
+
+Stripe's events arrive in any order and more than once; `observe` applies a PaymentIntent
+status only when it moves the payment forward, so a late or repeated event never moves a
+payment backwards.
+
+    CheckoutError
+    ├── InvalidPayment          bad amount, currency, metadata (INVALID_ARGUMENT)
+    ├── PaymentNotFound         (NOT_FOUND)
+    └── RefundNotAllowed        nothing or not enough left to refund, wrong state
+                                (FAILED_PRECONDITION)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+__all__ = [
+    "CURRENCIES",
+    "CaptureMethod",
+    "Decline",
+    "NextAction",
+    "Payment",
+    "Status",
+    "status_from_stripe",
+    "validate_new_payment",
+]
+
+CURRENCIES = frozenset(
+    "usd eur gbp jpy cad aud chf sek nok dkk pln czk huf nzd sgd hkd mxn brl inr krw "
+    "zar aed ils thb myr php idr try ron bgn".split()
+)
+MAX_AMOUNT = 99_999_999
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    REQUIRES_ACTION = "requires_action"
+    PROCESSING = "processing"
+    REQUIRES_CAPTURE = "requires_capture"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (Status.SUCCEEDED, Status.FAILED, Status.CANCELED)
+
+
+# Progress order; terminal states share the top rank and are final.
+_RANK = {
+    Status.PENDING: 0,
+    Status.REQUIRES_ACTION: 1,
+    Status.PROCESSING: 2,
+    Status.REQUIRES_CAPTURE: 3,
+    Status.SUCCEEDED: 4,
+    Status.FAILED: 4,
+    Status.CANCELED: 4,
+}
+
+
+class CaptureMethod(StrEnum):
+    AUTOMATIC = "automatic"
+    MANUAL = "manual"
+
+
+def status_from_stripe(pi_status: str, had_error: bool = False) -> Status:
+    """Map a PaymentIntent status. `requires_payment_method` after an attempt is a failure."""
+    mapping = {
+        "requires_action": Status.REQUIRES_ACTION,
+        "requires_confirmation": Status.PENDING,
+        "processing": Status.PROCESSING,
+        "requires_capture": Status.REQUIRES_CAPTURE,
+        "succeeded": Status.SUCCEEDED,
+        "canceled": Status.CANCELED,
+    }
+    if pi_status == "requires_payment_method":
+        return Status.FAILED if had_error else Status.PENDING
+    return mapping.get(pi_status, Status.PENDING)
+
+
+@dataclass
+class NextAction:
+    type: str
+    redirect_url: str = ""
+    client_secret: str = ""
+
+
+@dataclass
+class Decline:
+    code: str
+    decline_code: str
+    message: str
+
+
+@dataclass
+class Payment:
+    id: str
+    amount: int
+    currency: str
+    customer_ref: str
+    payment_method: str
+    capture_method: CaptureMethod
+    description: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    status: Status = Status.PENDING
+    amount_refunded: int = 0
+    stripe_payment_intent_id: str = ""
+    stripe_charge_id: str = ""
+    next_action: NextAction | None = None
+    decline: Decline | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    def observe(self, status: Status) -> bool:
+        """Apply a status seen at Stripe; returns whether the payment moved."""
+        if self.status.terminal or _RANK[status] <= _RANK[self.status]:
+            # Manual capture: requires_capture -> succeeded/canceled still moves (rank 3 -> 4).
+            return False
+        self.status = status
+        if status is not Status.REQUIRES_ACTION:
+            self.next_action = None
+        return True
+
+    @property
+    def refundable(self) -> int:
+        return self.amount - self.amount_refunded if self.status is Status.SUCCEEDED else 0
+
+
+def validate_new_payment(
+    amount: int, currency: str, payment_method: str, metadata: dict[str, str]
+) -> list[str]:
+    """Every problem with a new payment's input, as field: message strings."""
+    problems = []
+    if amount <= 0:
+        problems.append("amount.amount_minor: must be a positive number of minor units")
+    elif amount > MAX_AMOUNT:
+        problems.append(f"amount.amount_minor: at most {MAX_AMOUNT}")
+    if currency not in CURRENCIES:
+        problems.append(f"amount.currency: unknown or unsupported currency {currency!r}")
+    if not payment_method:
+        problems.append("payment_method: required")
+    if len(metadata) > 50:
+        problems.append("metadata: at most 50 keys")
+    for k, v in metadata.items():
+        if len(k) > 40 or len(v) > 500:
+            problems.append(f"metadata[{k[:40]}]: keys up to 40 and values up to 500 characters")
+            break
+    return problems
