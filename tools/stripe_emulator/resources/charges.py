@@ -21,7 +21,14 @@ from ..state import Ctx
 from ..store import Obj
 from .common import list_response
 
-__all__ = ["after_capture", "call_external", "capture_charge", "new_charge", "outcome_for"]
+__all__ = [
+    "after_capture",
+    "call_external",
+    "capture_charge",
+    "merge_back",
+    "new_charge",
+    "outcome_for",
+]
 
 _SELLER = {
     "authorized": "Payment complete.",
@@ -222,10 +229,8 @@ def capture_charge(ctx: Ctx, charge: Obj, amount: int, spec: CardSpec) -> Obj:
     return charge
 
 
-def call_external(ctx: Ctx, obj: Obj, fn: Callable[[Obj], None]) -> Obj:
-    """Run another module's hook on `obj` and keep both its in-place and its stored changes."""
-    snapshot = copy.deepcopy(obj)
-    fn(obj)
+def merge_back(ctx: Ctx, obj: Obj, snapshot: Obj) -> Obj:
+    """Save `obj` after another module's hook: keep its in-place and its stored changes."""
     stored = ctx.store.get(obj["id"]) or {}
     merged = dict(stored)
     for key, value in obj.items():
@@ -233,6 +238,13 @@ def call_external(ctx: Ctx, obj: Obj, fn: Callable[[Obj], None]) -> Obj:
             merged[key] = value
     ctx.save(merged)
     return merged
+
+
+def call_external(ctx: Ctx, obj: Obj, fn: Callable[[Obj], None]) -> Obj:
+    """Run another module's hook on `obj` (which may change it in place or save it)."""
+    snapshot = copy.deepcopy(obj)
+    fn(obj)
+    return merge_back(ctx, obj, snapshot)
 
 
 def after_capture(ctx: Ctx, charge: Obj, spec: CardSpec) -> Obj:

@@ -730,7 +730,12 @@ def cancel(ctx: Ctx, p: Params, id: str) -> Obj:
 def list_(ctx: Ctx, p: Params) -> Obj:
     customer = p.string("customer")
     return list_response(
-        ctx, p, _KIND, "/v1/payment_intents", where=("customer", customer) if customer else None
+        ctx,
+        p,
+        _KIND,
+        "/v1/payment_intents",
+        where=("customer", customer) if customer else None,
+        predicate=(lambda o: o.get("customer") == customer) if customer else None,
     )
 
 

@@ -324,11 +324,18 @@ def detach(ctx: Ctx, p: Params, id: str) -> Obj:
 
 def _list(ctx: Ctx, p: Params, customer: str | None, url: str) -> Obj:
     type_ = p.string("type")
-    if type_ is not None and type_ != "card":
-        return {"object": "list", "data": [], "has_more": False, "url": url}
     if customer is not None:
         ctx.get(customer, "customer", param="customer")
-    return list_response(ctx, p, _PM_KIND, url, where=("customer", customer) if customer else None)
+
+    def pred(o: Obj) -> bool:
+        # an index entry outlives a detach: check the current owner
+        return (type_ is None or o.get("type") == type_) and (
+            customer is None or o.get("customer") == customer
+        )
+
+    return list_response(
+        ctx, p, _PM_KIND, url, where=("customer", customer) if customer else None, predicate=pred
+    )
 
 
 @route("GET", "/v1/payment_methods", perm="payment_methods")

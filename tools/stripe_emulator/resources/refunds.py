@@ -7,6 +7,7 @@ processing fee: the refund balance transaction has no fee.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from .. import money
@@ -15,7 +16,7 @@ from ..params import ZERO_DECIMAL, Params, merge_metadata
 from ..router import route
 from ..state import Ctx
 from ..store import Obj
-from .charges import call_external, settlement_of
+from .charges import call_external, merge_back, settlement_of
 from .common import list_response
 
 __all__ = ["create_refund"]
@@ -134,12 +135,13 @@ def create_refund(
             reverse_on_refund,
         )
 
+        charge_before = copy.deepcopy(charge)
+
         def hook(r: Obj) -> None:
             reverse_on_refund(ctx, charge, r, reverse_transfer, refund_application_fee)
 
         refund = call_external(ctx, refund, hook)
-        fresh = ctx.store.get(charge["id"]) or charge
-        charge = fresh
+        charge = merge_back(ctx, charge, charge_before)
     ctx.emit("refund.created", refund)
     ctx.emit("charge.refunded", charge, before)
     from .radar import on_refund
