@@ -135,6 +135,7 @@ class WebhookDispatcher:
         self._timers: set[asyncio.TimerHandle] = set()
         self._generation = 0
         self._seq = 0
+        self._stopping = False
 
     # -- life cycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -152,6 +153,7 @@ class WebhookDispatcher:
             self.em.reset_hooks.remove(self._on_reset)
         if _REGISTRY.get(self.em) is self:
             del _REGISTRY[self.em]
+        self._stopping = True
         self._generation += 1
         self._cancel_timers()
         tasks = [t for t in (self._runner, *self._inflight) if t is not None]
@@ -253,8 +255,8 @@ class WebhookDispatcher:
                 twin = replace(delivery, counts=False, retries=False, duplicate=True, held=True)
                 self._queue.put_nowait(twin)
         endpoint_id = delivery.endpoint_id
-        if self._busy.get(endpoint_id, 0) >= self.per_endpoint:
-            self._parked.setdefault(endpoint_id, deque()).append(delivery)
+        if self._busy.get(endpoint_id, 0) >= self.per_endpoint or endpoint_id in self._parked:
+            self._parked.setdefault(endpoint_id, deque()).append(delivery)  # first come, first out
             return
         self._busy[endpoint_id] = self._busy.get(endpoint_id, 0) + 1
         try:
@@ -262,7 +264,10 @@ class WebhookDispatcher:
         except BaseException:
             self._release(endpoint_id)
             raise
-        task = asyncio.create_task(self._attempt(delivery))
+        self._start(delivery, acquire=False)
+
+    def _start(self, delivery: Delivery, acquire: bool) -> None:
+        task = asyncio.create_task(self._attempt(delivery, acquire))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
 
@@ -280,7 +285,13 @@ class WebhookDispatcher:
         handles.append(handle)
         self._timers.add(handle)
 
-    async def _attempt(self, delivery: Delivery) -> None:
+    async def _attempt(self, delivery: Delivery, acquire: bool) -> None:
+        if acquire:  # a parked delivery inherited its endpoint's slot; it needs a global one
+            try:
+                await self._sem.acquire()
+            except BaseException:
+                self._release(delivery.endpoint_id)
+                raise
         try:
             await self._send(delivery)
         except asyncio.CancelledError:
@@ -292,16 +303,20 @@ class WebhookDispatcher:
             self._release(delivery.endpoint_id)
 
     def _release(self, endpoint_id: str) -> None:
+        """A send to this endpoint ended: hand its slot to the next parked delivery, if any."""
+        parked = self._parked.get(endpoint_id)
+        while parked and not self._stopping:
+            delivery = parked.popleft()
+            if not parked:
+                del self._parked[endpoint_id]
+            if delivery.generation == self._generation:
+                self._start(delivery, acquire=True)
+                return
         busy = self._busy.get(endpoint_id, 0) - 1
         if busy > 0:
             self._busy[endpoint_id] = busy
         else:
             self._busy.pop(endpoint_id, None)
-        parked = self._parked.get(endpoint_id)
-        if parked:
-            self._queue.put_nowait(parked.popleft())
-            if not parked:
-                del self._parked[endpoint_id]
 
     # -- one attempt ----------------------------------------------------------------------
     async def _send(self, d: Delivery) -> None:

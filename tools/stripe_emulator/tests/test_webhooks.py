@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import threading
 import time
@@ -361,6 +362,7 @@ def test_outage_then_recovery(
     emu: EmulatorHandle, client: stripe.StripeClient, receivers: Callable[..., Receiver]
 ) -> None:
     rx = receivers()
+    emu.control.configure(webhook_max_attempts=100)  # keeps retrying until the outage ends
     ep = client.v1.webhook_endpoints.create(params={"url": rx.url, "enabled_events": ["*"]})
     emu.control.faults(webhook_outage=[ep.id])
     client.v1.customers.create(params={"email": "outage@example.com"})
@@ -394,16 +396,37 @@ def test_duplicate_fault_sends_twice(
 def test_shuffle_fault_reorders_deliveries(
     emu: EmulatorHandle, client: stripe.StripeClient, receivers: Callable[..., Receiver]
 ) -> None:
-    rx = receivers()
-    client.v1.webhook_endpoints.create(
-        params={"url": rx.url, "enabled_events": ["customer.created"]}
-    )
-    emu.control.faults(webhook_shuffle=True)
-    made = [client.v1.customers.create(params={"email": f"s{i}@example.com"}).id for i in range(12)]
-    wait_for(lambda: len(rx.received()) == 12, what="twelve deliveries")
-    got = [e["data"]["object"]["id"] for e in rx.events()]
-    assert sorted(got) == sorted(made)
-    assert got != made
+    dispatcher = emu.app.services["webhooks"]
+    emu.call(setattr, dispatcher, "per_endpoint", 1)  # one at a time: arrival order is send order
+    try:
+        rx = receivers()
+        client.v1.webhook_endpoints.create(
+            params={"url": rx.url, "enabled_events": ["customer.created"]}
+        )
+
+        def burst(tag: str) -> list[str]:
+            with concurrent.futures.ThreadPoolExecutor(6) as pool:  # close together: one batch
+                list(
+                    pool.map(
+                        lambda i: client.v1.customers.create(params={"email": f"{tag}{i}@x.com"}),
+                        range(12),
+                    )
+                )
+            events = client.v1.events.list(params={"limit": 100}).data
+            return [e.id for e in reversed(events) if e.data.object.email.startswith(tag)]
+
+        in_order = burst("a")
+        wait_for(lambda: len(rx.received()) == 12, what="twelve deliveries")
+        assert [e["id"] for e in rx.events()] == in_order  # FIFO without the fault
+
+        emu.control.faults(webhook_shuffle=True)
+        emitted = burst("b")
+        wait_for(lambda: len(rx.received()) == 24, what="twelve more deliveries")
+        got = [e["id"] for e in rx.events()[12:]]
+        assert sorted(got) == sorted(emitted)
+        assert got != emitted
+    finally:
+        emu.call(setattr, dispatcher, "per_endpoint", 16)
 
 
 def test_delay_fault_holds_deliveries_back(
