@@ -141,6 +141,7 @@ def create_refund(
             reverse_on_refund(ctx, charge, r, reverse_transfer, refund_application_fee)
 
         refund = call_external(ctx, refund, hook)
+        charge["refunds"]["data"][0] = refund
         charge = merge_back(ctx, charge, charge_before)
     ctx.emit("refund.created", refund)
     ctx.emit("charge.refunded", charge, before)
