@@ -83,7 +83,9 @@ def _create(
     metadata: dict[str, str] | None = None,
     statement_descriptor: str | None = None,
     source_type: str = "card",
+    at: int | None = None,
 ) -> Obj:
+    """Create a payout; `at` is the moment it is made (a timer's, when the clock jumped)."""
     po_id = ctx.new_id("po")
     bt = money.post_balance_transaction(
         ctx,
@@ -95,7 +97,7 @@ def _create(
         description="STRIPE PAYOUT",
     )
     ctx.store.add_index(ctx.account, "balance_transaction", "payout", po_id, bt["id"])
-    now = ctx.now
+    now = ctx.now if at is None else at
     po: Obj = {
         "id": po_id,
         "object": "payout",
@@ -234,7 +236,7 @@ def _collect(em: Emulator, st: _Sweep, account: str) -> dict[str, list[tuple[str
     return ready
 
 
-def _sweep(em: Emulator, st: _Sweep, acct: Obj) -> None:
+def _sweep(em: Emulator, st: _Sweep, acct: Obj, at: int) -> None:
     account = acct["id"]
     ready = _collect(em, st, account)
     ctx = _ctx_for(em, account)
@@ -246,7 +248,7 @@ def _sweep(em: Emulator, st: _Sweep, acct: Obj) -> None:
         bank = _bank_for(em, account, currency)
         if bank is None:
             continue
-        po = _create(ctx, amount=total, currency=currency, bank=bank, automatic=True)
+        po = _create(ctx, amount=total, currency=currency, bank=bank, automatic=True, at=at)
         for bt_id, _ in items:
             em.store.add_index(account, "balance_transaction", "payout", po["id"], bt_id)
         items.clear()
@@ -272,7 +274,7 @@ def _daily(em: Emulator, arg: tuple[int, float]) -> None:
         if acct_id != platform and not acct.get("payouts_enabled"):
             continue
         if _due(schedule, at):
-            _sweep(em, st, acct)
+            _sweep(em, st, acct, int(at))
     em.schedule(at + DAY, "payouts.daily", (token, at + DAY))
 
 
