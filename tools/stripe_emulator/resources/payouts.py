@@ -26,7 +26,7 @@ from .. import money
 from ..errors import invalid
 from ..params import Params, merge_metadata
 from ..router import route
-from ..state import Ctx, Emulator, timer
+from ..state import Ctx, Emulator, on_restore, timer
 from ..store import Obj
 from . import balance, connect
 from .common import created_filter, list_response
@@ -65,6 +65,56 @@ def ensure_schedule(em: Emulator) -> None:
     """Start automatic payouts if this emulator has not (a store loaded from disk)."""
     if em not in _STATE:
         start_schedule(em)
+
+
+@on_restore
+def _restore(em: Emulator) -> None:
+    """After loading a SQLite store: resume payouts in flight and what is left to sweep."""
+    start_schedule(em)
+    st = _STATE[em]
+    for account in em.store.accounts_with("payout"):
+        for po_id in em.store.iter_ids(account, "payout", newest_first=False):
+            po = em.store.get(po_id, kind="payout")
+            if po is None or po["status"] not in ("pending", "in_transit"):
+                continue
+            at = po["created"] + IN_TRANSIT_AFTER_S
+            em.schedule(at if po["status"] == "pending" else po["arrival_date"], _PROGRESS, po_id)
+    for account in em.store.accounts_with("balance_transaction"):
+        swept: set[str] = set()
+        for po_id in em.store.iter_ids(account, "payout", newest_first=False):
+            po = em.store.get(po_id, kind="payout")
+            if po is not None and po["automatic"]:
+                swept.update(_contents(em, account, po_id))
+        st.waiting[account] = set()
+        ready = st.ready.setdefault(account, {})
+        for bt_id in em.store.iter_ids(account, "balance_transaction", newest_first=False):
+            st.cursor[account] = bt_id
+            if bt_id in swept:
+                continue
+            bt = em.store.get(bt_id, kind="balance_transaction")
+            if bt is None:
+                continue
+            if bt["status"] == "available":
+                ready.setdefault(bt["currency"], []).append((bt_id, bt["net"]))
+            else:
+                st.waiting[account].add(bt_id)
+
+
+def _contents(em: Emulator, account: str, po_id: str) -> list[str]:
+    out: list[str] = []
+    cursor: str | None = None
+    while True:
+        items, more = em.store.page(
+            account, "balance_transaction", limit=100, starting_after=cursor,
+            where=("payout", po_id),
+        )  # fmt: skip
+        out.extend(bt["id"] for bt in items)
+        if not more or not items:
+            return out
+        cursor = items[-1]["id"]
+
+
+_PROGRESS = "payouts.progress"
 
 
 def _ctx_for(em: Emulator, account: str) -> Ctx:

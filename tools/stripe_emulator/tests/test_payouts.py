@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import stripe
 
-from stripe_emulator.testing import EmulatorHandle, assert_fixture_keys
+from stripe_emulator.config import Config
+from stripe_emulator.testing import EmulatorHandle, assert_fixture_keys, running_emulator
 
 from .money_helpers import amounts, manual_payouts, top_up
 
@@ -190,3 +193,25 @@ def test_automatic_payout_sweeps_manual_payouts_and_debits(
     # Nothing left: the next day sends no payout.
     emu.control.advance(days=1)
     assert len([p for p in client.v1.payouts.list().data if p.automatic]) == 1
+
+
+def test_payouts_resume_after_a_restart(tmp_path: Path) -> None:
+    db = str(tmp_path / "emulator.sqlite")
+    config = Config(global_rate=None, endpoint_rate=None)
+    with running_emulator(config, store_path=db) as emu:
+        client = emu.stripe_client()
+        first = top_up(emu, 3000)
+        emu.control.advance(days=1)
+        (po,) = client.v1.payouts.list().data
+        assert po.automatic and po.status != "paid"
+        later = top_up(emu, 1000)
+    with running_emulator(Config(global_rate=None, endpoint_rate=None), store_path=db) as emu:
+        client = emu.stripe_client()
+        emu.control.advance(days=3)
+        assert client.v1.payouts.retrieve(po.id).status == "paid"
+        newest = client.v1.payouts.list().data[0]
+        assert newest.id != po.id and newest.amount == 1000
+        swept = client.v1.balance_transactions.list(params={"payout": newest.id}).data
+        assert {t.id for t in swept} == {later["id"], newest.balance_transaction}
+        assert first["id"] not in {t.id for t in swept}
+        assert amounts(client.v1.balance.retrieve()) == {"usd": 0}
