@@ -1,0 +1,140 @@
+"""A token bucket with priority lanes and an AIMD-adapted rate."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+
+from ._clock import Now, Sleep
+from ._config import Lane
+
+__all__ = ["RateBudget"]
+
+
+class RateBudget:
+    """Every attempt to reach Stripe takes one token; tokens refill at `effective_rate`.
+
+    Capacity is one second's worth of tokens (Stripe counts per second). Waiting callers are
+    served strictly by lane, then in arrival order, so a backlog of background work never
+    delays an interactive call by more than one token's refill. A 429 rate_limit halves the
+    rate (at most once per `decrease_hold_s`) and empties the bucket; each success adds
+    `increase_per_success` back, up to the configured rate (AIMD, as in TCP).
+    """
+
+    def __init__(
+        self,
+        *,
+        rate: float,
+        floor: float,
+        decrease_factor: float,
+        increase_per_success: float,
+        decrease_hold_s: float,
+        now: Now,
+        sleep: Sleep,
+    ) -> None:
+        self._max = rate
+        self._rate = rate
+        self._floor = min(floor, rate)
+        self._factor = decrease_factor
+        self._increase = increase_per_success
+        self._hold = decrease_hold_s
+        self._now = now
+        self._sleep = sleep
+        self._tokens = self.capacity
+        self._stamp = now()
+        self._last_decrease: float | None = None
+        self._waiters: dict[Lane, deque[asyncio.Future[None]]] = {lane: deque() for lane in Lane}
+        self._dispatcher: asyncio.Task[None] | None = None
+
+    @property
+    def effective_rate(self) -> float:
+        """Requests per second currently allowed (the adaptive cap), for metrics."""
+        return self._rate
+
+    @property
+    def capacity(self) -> float:
+        return max(1.0, self._rate)
+
+    @property
+    def tokens(self) -> float:
+        self._refill()
+        return self._tokens
+
+    def waiting(self) -> dict[Lane, int]:
+        return {lane: sum(not f.done() for f in q) for lane, q in self._waiters.items()}
+
+    async def acquire(self, lane: Lane) -> None:
+        self._refill()
+        ahead = any(
+            not f.done() for q_lane, q in self._waiters.items() if q_lane <= lane for f in q
+        )
+        if not ahead and self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters[lane].append(future)
+        self._ensure_dispatcher()
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self._tokens += 1.0  # granted as we were cancelled: hand the token back
+            else:
+                future.cancel()
+                with contextlib.suppress(ValueError):
+                    self._waiters[lane].remove(future)
+            raise
+
+    def on_success(self) -> None:
+        self._refill()
+        self._rate = min(self._max, self._rate + self._increase)
+
+    def on_rate_limited(self) -> bool:
+        """Back off after a 429 rate_limit. Returns whether the rate was lowered."""
+        self._refill()
+        self._tokens = min(self._tokens, 0.0)  # Stripe says we are over: stop the burst now
+        now = self._now()
+        if self._last_decrease is not None and now - self._last_decrease < self._hold:
+            return False
+        self._last_decrease = now
+        self._rate = max(self._floor, self._rate * self._factor)
+        return True
+
+    def _refill(self) -> None:
+        now = self._now()
+        elapsed = max(0.0, now - self._stamp)
+        self._stamp = now
+        self._tokens = min(self.capacity, self._tokens + elapsed * self._rate)
+
+    def _next_waiter(self) -> asyncio.Future[None] | None:
+        for lane in Lane:
+            queue = self._waiters[lane]
+            while queue:
+                future = queue.popleft()
+                if not future.done():
+                    return future
+        return None
+
+    def _grant(self) -> None:
+        while self._tokens >= 1.0:
+            future = self._next_waiter()
+            if future is None:
+                return
+            self._tokens -= 1.0
+            future.set_result(None)
+
+    def _has_waiters(self) -> bool:
+        return any(not f.done() for q in self._waiters.values() for f in q)
+
+    def _ensure_dispatcher(self) -> None:
+        if self._dispatcher is None or self._dispatcher.done():
+            self._dispatcher = asyncio.get_running_loop().create_task(self._dispatch())
+
+    async def _dispatch(self) -> None:
+        while True:
+            self._refill()
+            self._grant()
+            if not self._has_waiters():
+                return
+            await self._sleep(max(0.0, (1.0 - self._tokens) / self._rate))
