@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 import stripe
+
 from stripe_emulator.config import Config
 from stripe_emulator.testing import EmulatorHandle, running_emulator
 
