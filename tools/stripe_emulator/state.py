@@ -127,7 +127,13 @@ class Emulator:
         """Move emulator time forward and run everything that became due."""
         if seconds < 0:
             raise ValueError("time only moves forward")
-        self._offset += seconds
+        target = self.now_f() + seconds
+        # Step through each due moment so what a timer records (a payout's date, a balance
+        # transaction's `created`) carries the time it was due, not the end of the jump.
+        while self._timers and self._timers[0][0] <= target:
+            self._offset = max(self._offset, self._timers[0][0] - time.time())
+            self.run_due()
+        self._offset = max(self._offset, target - time.time())
         self.store.set_meta("clock_offset", repr(self._offset))
         self.run_due()
         return self.now()
