@@ -1,0 +1,57 @@
+"""gRPC servers and channels the payplane way (grpc.aio).
+
+    GrpcKitError                 base of this package's own errors
+    └── ConfigurationError       create_server got an inconsistent setup or cannot bind
+    errors.DomainError           what handlers raise; mapped to status codes in ONE table
+    ├── InvalidArgument, NotFound, AlreadyExists, FailedPrecondition, PermissionDenied,
+    └── Aborted, ResourceExhausted, Unavailable, DeadlineExceeded   (see payplane.grpckit.errors)
+
+Server: `create_server(...)` returns a started `(server, port)` with grpc.health.v1 (SERVING
+for each service) and reflection; `serve(server)` runs it and drains gracefully on SIGTERM or
+SIGINT (`drain(server)` does the draining on demand). Every unary-unary RPC passes through the
+stages in INTERCEPTOR_ORDER: tracing, authentication, authorisation, deadline, idempotency,
+errors. Health and reflection stay open; streaming methods get authentication and
+authorisation only.
+
+Client: `channel(target, token)` attaches `authorization: Bearer <token>` and trace context;
+`idempotency_metadata(key)` adds the idempotency-key a mutating call needs.
+
+Idempotent handlers read their record with `payplane.idempotency.current()`. What a failed
+attempt leaves behind: a definitive refusal (INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION,
+...) before any checkpoint forgets the key; after a checkpoint it is stored and replayed; any
+other failure (INTERNAL, UNAVAILABLE, a cancelled call) frees the lease so that a retry with
+the same key resumes from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+from . import errors
+from ._auth import OPEN_METHOD_PREFIXES, CallerAuth
+from ._channel import channel, idempotency_metadata, new_idempotency_key
+from ._pipeline import (
+    IDEMPOTENCY_KEY,
+    INTERCEPTOR_ORDER,
+    REPLAYED,
+    PayplaneInterceptor,
+    current_caller,
+)
+from ._server import ConfigurationError, GrpcKitError, create_server, drain, serve
+
+__all__ = [
+    "IDEMPOTENCY_KEY",
+    "INTERCEPTOR_ORDER",
+    "OPEN_METHOD_PREFIXES",
+    "REPLAYED",
+    "CallerAuth",
+    "ConfigurationError",
+    "GrpcKitError",
+    "PayplaneInterceptor",
+    "channel",
+    "create_server",
+    "current_caller",
+    "drain",
+    "errors",
+    "idempotency_metadata",
+    "new_idempotency_key",
+    "serve",
+]
