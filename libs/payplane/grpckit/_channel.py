@@ -50,24 +50,37 @@ else:
     _StreamStream = grpc.aio.StreamStreamClientInterceptor
 
 
-class _BearerToken(_UnaryUnary, _UnaryStream, _StreamUnary, _StreamStream):
+class _Bearer:
     """Adds `authorization: Bearer <token>` to every call (insecure channels refuse call
     credentials, so the token travels as plain metadata)."""
 
     def __init__(self, token: str) -> None:
         self._entry = (("authorization", f"Bearer {token}"),)
 
+    async def _call(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(_with(details, self._entry), request)
+
+
+# grpc.aio files an interceptor under the first of the four kinds it subclasses, so each kind
+# needs its own class.
+class _BearerUnaryUnary(_Bearer, _UnaryUnary):
     async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
-        return await continuation(_with(details, self._entry), request)
+        return await self._call(continuation, details, request)
 
+
+class _BearerUnaryStream(_Bearer, _UnaryStream):
     async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
-        return await continuation(_with(details, self._entry), request)
+        return await self._call(continuation, details, request)
 
+
+class _BearerStreamUnary(_Bearer, _StreamUnary):
     async def intercept_stream_unary(self, continuation: Any, details: Any, requests: Any) -> Any:
-        return await continuation(_with(details, self._entry), requests)
+        return await self._call(continuation, details, requests)
 
+
+class _BearerStreamStream(_Bearer, _StreamStream):
     async def intercept_stream_stream(self, continuation: Any, details: Any, requests: Any) -> Any:
-        return await continuation(_with(details, self._entry), requests)
+        return await self._call(continuation, details, requests)
 
 
 class _ClientTracing(_UnaryUnary):
@@ -111,7 +124,10 @@ def channel(
     if tracing:
         tracer = trace.get_tracer("payplane.grpckit", tracer_provider=tracer_provider)
         interceptors.append(_ClientTracing(tracer))
-    interceptors.append(_BearerToken(token))
+    interceptors.extend(
+        kind(token)
+        for kind in (_BearerUnaryUnary, _BearerUnaryStream, _BearerStreamUnary, _BearerStreamStream)
+    )
     return grpc.aio.insecure_channel(
         target, options=list(options), interceptors=cast(Any, interceptors)
     )

@@ -144,17 +144,18 @@ class EchoClient:
             response_deserializer=echo_pb2.MutateReply.FromString,
         )
 
-    async def echo(
+    def echo(
         self,
         message: str,
         *,
         metadata: Sequence[tuple[str, str]] = (),
         timeout: float | None = 10.0,
-    ) -> echo_pb2.EchoReply:
-        reply: echo_pb2.EchoReply = await self.echo_call(
+    ) -> grpc.aio.UnaryUnaryCall[echo_pb2.EchoRequest, echo_pb2.EchoReply]:
+        """The call object: await it for the reply."""
+        call: grpc.aio.UnaryUnaryCall[echo_pb2.EchoRequest, echo_pb2.EchoReply] = self.echo_call(
             echo_pb2.EchoRequest(message=message), metadata=tuple(metadata), timeout=timeout
         )
-        return reply
+        return call
 
     def mutate(
         self,

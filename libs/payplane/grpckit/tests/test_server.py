@@ -280,3 +280,66 @@ async def _poll(check: Callable[[], Any]) -> Any:
             return status
         await asyncio.sleep(0.01)
     return health_pb2.HealthCheckResponse.SERVING
+
+
+STREAM_METHOD = "/payplane.testing.v1.Counter/Count"
+
+
+def _counter_service() -> tuple[Any, object]:
+    from payplane.testing.v1 import echo_pb2
+
+    async def count(request: echo_pb2.EchoRequest, context: Any) -> AsyncIterator[Any]:
+        for i in range(3):
+            yield echo_pb2.EchoReply(message=f"{request.message}{i}")
+
+    handler = grpc.method_handlers_generic_handler(
+        "payplane.testing.v1.Counter",
+        {
+            "Count": grpc.unary_stream_rpc_method_handler(
+                count,
+                request_deserializer=echo_pb2.EchoRequest.FromString,
+                response_serializer=echo_pb2.EchoReply.SerializeToString,
+            )
+        },
+    )
+
+    def add(_servicer: object, server: grpc.aio.Server) -> None:
+        server.add_generic_rpc_handlers((handler,))
+
+    return add, None
+
+
+@pytest.mark.parametrize(
+    ("token", "expected"),
+    [
+        (None, grpc.StatusCode.UNAUTHENTICATED),
+        ("tok-saas", grpc.StatusCode.PERMISSION_DENIED),
+        ("tok-storefront", grpc.StatusCode.OK),
+    ],
+)
+async def test_streaming_methods_still_check_the_caller(
+    token: str | None, expected: grpc.StatusCode
+) -> None:
+    from payplane.testing.v1 import echo_pb2
+
+    auth = CallerAuth(
+        {"tok-storefront": "storefront", "tok-saas": "saas"}, {STREAM_METHOD: {"storefront"}}
+    )
+    async with running(services=[_counter_service()], auth=auth) as (port, _):
+        target = f"127.0.0.1:{port}"
+        ch = channel(target, token) if token else grpc.aio.insecure_channel(target)
+        async with ch:
+            call = ch.unary_stream(
+                STREAM_METHOD,
+                request_serializer=echo_pb2.EchoRequest.SerializeToString,
+                response_deserializer=echo_pb2.EchoReply.FromString,
+            )(echo_pb2.EchoRequest(message="n"), timeout=10)
+            messages: list[str] = []
+            try:
+                async for reply in call:
+                    messages.append(reply.message)
+            except grpc.aio.AioRpcError as exc:
+                assert exc.code() == expected
+            else:
+                assert expected == grpc.StatusCode.OK and messages == ["n0", "n1", "n2"]
+            assert await call.code() == expected
