@@ -343,3 +343,16 @@ async def test_streaming_methods_still_check_the_caller(
             else:
                 assert expected == grpc.StatusCode.OK and messages == ["n0", "n1", "n2"]
             assert await call.code() == expected
+
+
+async def test_a_timed_out_idempotent_call_frees_its_key_for_the_retry() -> None:
+    store = InMemoryIdempotencyStore(lease_s=300)
+    async with running(idempotency=store, default_deadline_s=0.2) as (port, servicer):
+        async with client(port) as c:
+            key = idempotency_metadata("k")
+            code, _ = await _code(c.mutate("acct", 100, Behaviour.WAIT, metadata=key, timeout=None))
+            assert code == grpc.StatusCode.DEADLINE_EXCEEDED
+            servicer.release.set()
+            # Without the release on cancellation the lease would hold for 300 s: ABORTED.
+            reply = await c.mutate("acct", 100, Behaviour.WAIT, metadata=key, timeout=None)
+    assert reply.balance_minor == 100 and servicer.charges == [("acct", 100)]
