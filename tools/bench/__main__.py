@@ -155,7 +155,7 @@ def header(args: argparse.Namespace, op: Operation) -> list[str]:
         "emulator: python -m stripe_emulator --rate-limit off (uvloop); localstripe: its "
         "aiohttp app on loopback, empty at start, "
         + ("store pickling switched OFF" if args.localstripe_no_pickle else
-           "pickling its store on every write as shipped"),
+           "pickling its store on every write as shipped, into a file on tmpfs"),
         f"runs: {args.duration:g} s or {args.max_requests:,} calls each, whichever ends first; "
         f"sequential = 1 in flight, concurrent = {args.concurrency} in flight; up to {WARMUP} "
         "warm-up calls first (1 for an empty store), counted in the store size",

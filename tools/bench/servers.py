@@ -62,7 +62,9 @@ class ServerProcess:
         raise ValueError(f"unknown server {self.name!r}")
 
     def start(self, timeout: float = 30.0) -> None:
-        self._tmp = tempfile.TemporaryDirectory(prefix=f"bench-{self.name}-")
+        # On tmpfs when there is one: localstripe's store dumps then stay in memory.
+        shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+        self._tmp = tempfile.TemporaryDirectory(prefix=f"bench-{self.name}-", dir=shm)
         self.port = free_port()
         with open(Path(self._tmp.name) / "server.log", "wb") as log:
             self.proc = subprocess.Popen(
