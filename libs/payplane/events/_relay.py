@@ -21,7 +21,9 @@ class Relay:
 
     A crash between the PubAck and the mark re-publishes on restart; the stream's duplicate
     window drops the copy because `Nats-Msg-Id` is the event id. On PostgreSQL the batch is
-    locked with `FOR UPDATE SKIP LOCKED`, so several relays share the work without fighting.
+    locked with `FOR UPDATE SKIP LOCKED`, so several relays share the work without fighting
+    (order then holds per relay, not globally: consumers must be order-tolerant anyway).
+    On a publish failure the rows acknowledged so far are marked and the rest wait, in order.
     """
 
     def __init__(
