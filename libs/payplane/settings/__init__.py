@@ -8,6 +8,6 @@ composition root. Nothing reads `os.environ` anywhere else.
 
 from __future__ import annotations
 
-from ._settings import ServiceSettings, SettingsError, load
+from ._settings import ServiceSettings, SettingsError, load, parse_caller_tokens
 
-__all__ = ["ServiceSettings", "SettingsError", "load"]
+__all__ = ["ServiceSettings", "SettingsError", "load", "parse_caller_tokens"]

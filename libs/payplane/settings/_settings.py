@@ -5,7 +5,7 @@ from typing import TypeVar
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ServiceSettings", "SettingsError", "load"]
+__all__ = ["ServiceSettings", "SettingsError", "load", "parse_caller_tokens"]
 
 
 class SettingsError(Exception):
@@ -38,3 +38,17 @@ def load(cls: type[S], **overrides: object) -> S:
         raise SettingsError(
             f"invalid configuration for {cls.__name__}: " + "; ".join(problems)
         ) from None
+
+
+def parse_caller_tokens(raw: str) -> dict[str, str]:
+    """`caller=token,caller2=token2` (a CALLER_TOKENS value) -> {token: caller}.
+
+    Errors name the caller, never the token.
+    """
+    tokens: dict[str, str] = {}
+    for pair in filter(None, (p.strip() for p in raw.split(","))):
+        caller, sep, token = pair.partition("=")
+        if not sep or not caller.strip() or not token.strip():
+            raise ValueError(f"expected caller=token pairs, got {caller.strip()!r}=...")
+        tokens[token.strip()] = caller.strip()
+    return tokens

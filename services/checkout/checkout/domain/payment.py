@@ -22,6 +22,8 @@ __all__ = [
     "Decline",
     "NextAction",
     "Payment",
+    "Refund",
+    "Settlement",
     "Status",
     "status_from_stripe",
     "validate_new_payment",
@@ -112,6 +114,7 @@ class Payment:
     decline: Decline | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
+    version: int = 0  # optimistic concurrency: bumped by every saved change
 
     def observe(self, status: Status) -> bool:
         """Apply a status seen at Stripe; returns whether the payment moved."""
@@ -148,3 +151,28 @@ def validate_new_payment(
             problems.append(f"metadata[{k[:40]}]: keys up to 40 and values up to 500 characters")
             break
     return problems
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """How Stripe settled a movement: its balance transaction (settlement currency, signed)."""
+
+    balance_transaction_id: str
+    currency: str
+    gross: int
+    fee: int
+    net: int
+    exchange_rate: str = ""
+    available_on: int = 0
+
+
+@dataclass
+class Refund:
+    id: str
+    payment_id: str
+    amount: int
+    currency: str
+    reason: str
+    status: str = "pending"
+    stripe_refund_id: str = ""
+    created_at: float = 0.0

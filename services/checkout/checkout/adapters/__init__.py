@@ -1,0 +1,1 @@
+"""checkout's adapters: tables and repositories, the Stripe calls."""

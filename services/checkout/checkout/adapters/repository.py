@@ -1,0 +1,170 @@
+"""Loading and saving payments and refunds (inside the caller's transaction)."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..domain.errors import InvalidPayment
+from ..domain.payment import CaptureMethod, Decline, NextAction, Payment, Refund, Status
+from .tables import payments, refunds
+
+__all__ = ["ConcurrentUpdate", "PaymentRepository"]
+
+
+class ConcurrentUpdate(Exception):
+    """Another transaction saved the payment first: reload and apply again."""
+
+
+def _ts(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+def _row_to_payment(row: Any) -> Payment:
+    return Payment(
+        id=row.id,
+        amount=row.amount,
+        currency=row.currency,
+        customer_ref=row.customer_ref,
+        payment_method=row.payment_method,
+        capture_method=CaptureMethod(row.capture_method),
+        description=row.description,
+        metadata=dict(row.metadata or {}),
+        status=Status(row.status),
+        amount_refunded=row.amount_refunded,
+        stripe_payment_intent_id=row.stripe_payment_intent_id or "",
+        stripe_charge_id=row.stripe_charge_id or "",
+        next_action=NextAction(**row.next_action) if row.next_action else None,
+        decline=Decline(**row.decline) if row.decline else None,
+        created_at=row.created_at.timestamp(),
+        updated_at=row.updated_at.timestamp(),
+        version=row.version,
+    )
+
+
+def _values(p: Payment) -> dict[str, Any]:
+    return {
+        "customer_ref": p.customer_ref,
+        "amount": p.amount,
+        "currency": p.currency,
+        "amount_refunded": p.amount_refunded,
+        "payment_method": p.payment_method,
+        "capture_method": p.capture_method.value,
+        "description": p.description,
+        "metadata": p.metadata,
+        "status": p.status.value,
+        "stripe_payment_intent_id": p.stripe_payment_intent_id or None,
+        "stripe_charge_id": p.stripe_charge_id or None,
+        "next_action": asdict(p.next_action) if p.next_action else None,
+        "decline": asdict(p.decline) if p.decline else None,
+        "created_at": _ts(p.created_at),
+        "updated_at": _ts(p.updated_at),
+    }
+
+
+def encode_cursor(created_at: float, payment_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{created_at!r}|{payment_id}".encode()).decode()
+
+
+def decode_cursor(token: str) -> tuple[datetime, str]:
+    try:
+        created, payment_id = base64.urlsafe_b64decode(token.encode()).decode().split("|", 1)
+        return _ts(float(created)), payment_id
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidPayment("page.page_token: not a token this service issued") from None
+
+
+class PaymentRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, payment: Payment, caller: str) -> None:
+        await self.session.execute(
+            insert(payments).values(id=payment.id, caller=caller, version=0, **_values(payment))
+        )
+
+    async def get(self, payment_id: str, *, for_update: bool = False) -> Payment | None:
+        stmt = select(payments).where(payments.c.id == payment_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = (await self.session.execute(stmt)).first()
+        return _row_to_payment(row) if row else None
+
+    async def get_by_intent(self, intent_id: str) -> Payment | None:
+        stmt = select(payments).where(payments.c.stripe_payment_intent_id == intent_id)
+        row = (await self.session.execute(stmt)).first()
+        return _row_to_payment(row) if row else None
+
+    async def save(self, payment: Payment) -> None:
+        """Write the payment if nobody else did since it was read (optimistic lock)."""
+        result = await self.session.execute(
+            update(payments)
+            .where(payments.c.id == payment.id, payments.c.version == payment.version)
+            .values(version=payment.version + 1, **_values(payment))
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise ConcurrentUpdate(payment.id)
+        payment.version += 1
+
+    async def page(
+        self, *, customer_ref: str, status: Status | None, size: int, token: str
+    ) -> tuple[list[Payment], str]:
+        stmt = select(payments)
+        if customer_ref:
+            stmt = stmt.where(payments.c.customer_ref == customer_ref)
+        if status is not None:
+            stmt = stmt.where(payments.c.status == status.value)
+        if token:
+            created, last_id = decode_cursor(token)
+            stmt = stmt.where(
+                or_(
+                    payments.c.created_at < created,
+                    and_(payments.c.created_at == created, payments.c.id < last_id),
+                )
+            )
+        stmt = stmt.order_by(payments.c.created_at.desc(), payments.c.id.desc()).limit(size + 1)
+        rows = (await self.session.execute(stmt)).all()
+        items = [_row_to_payment(r) for r in rows[:size]]
+        more = len(rows) > size
+        return items, encode_cursor(items[-1].created_at, items[-1].id) if more else ""
+
+    async def add_refund(self, refund: Refund) -> None:
+        await self.session.execute(
+            insert(refunds).values(
+                id=refund.id,
+                payment_id=refund.payment_id,
+                amount=refund.amount,
+                currency=refund.currency,
+                reason=refund.reason,
+                status=refund.status,
+                stripe_refund_id=refund.stripe_refund_id or None,
+                created_at=_ts(refund.created_at),
+            )
+        )
+
+    async def get_refund(self, refund_id: str) -> Refund | None:
+        row = (await self.session.execute(select(refunds).where(refunds.c.id == refund_id))).first()
+        if row is None:
+            return None
+        return Refund(
+            id=row.id,
+            payment_id=row.payment_id,
+            amount=row.amount,
+            currency=row.currency,
+            reason=row.reason,
+            status=row.status,
+            stripe_refund_id=row.stripe_refund_id or "",
+            created_at=row.created_at.timestamp(),
+        )
+
+    async def save_refund(self, refund: Refund) -> None:
+        await self.session.execute(
+            update(refunds)
+            .where(refunds.c.id == refund.id)
+            .values(status=refund.status, stripe_refund_id=refund.stripe_refund_id or None)
+        )

@@ -1,0 +1,149 @@
+"""checkout's composition root: the one place that builds engines, clients and servers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import nats
+from aiohttp import web
+from nats.aio.client import Client as NATS
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from payplane.checkout.v1 import checkout_pb2_grpc
+from payplane.db import create_engine, run_migrations, session_factory
+from payplane.events import Consumer, Inbox, Outbox, Relay, ensure_stream
+from payplane.grpckit import CallerAuth, create_server, drain
+from payplane.idempotency import IdempotencyStore
+from payplane.stripe_gateway import GatewayConfig, StripeGateway
+from payplane.webhooks import create_webhook_app
+
+from .adapters import tables
+from .adapters.stripe_payments import StripePayments
+from .entrypoints import stripe_events
+from .entrypoints.grpc_api import CheckoutServicer
+from .service.handlers import Checkout
+from .settings import CheckoutSettings
+
+__all__ = ["MUTATING", "PERMISSIONS", "SERVICE", "CheckoutApp", "start"]
+
+log = logging.getLogger("checkout")
+SERVICE = "payplane.checkout.v1.CheckoutService"
+MUTATING = {f"/{SERVICE}/CreatePayment", f"/{SERVICE}/RefundPayment"}
+_READERS = {"storefront", "admin", "support", "ledger"}
+PERMISSIONS = {
+    f"/{SERVICE}/CreatePayment": {"storefront", "admin"},
+    f"/{SERVICE}/RefundPayment": {"storefront", "admin", "support"},
+    f"/{SERVICE}/GetPayment": _READERS,
+    f"/{SERVICE}/ListPayments": _READERS,
+}
+EVENTS_STREAM = "CHECKOUT"
+MIGRATIONS = str(Path(__file__).parent / "migrations")
+
+
+@dataclass
+class CheckoutApp:
+    settings: CheckoutSettings
+    engine: AsyncEngine
+    nc: NATS
+    gateway: StripeGateway
+    checkout: Checkout
+    server: grpc.aio.Server
+    grpc_port: int
+    webhook_runner: web.AppRunner
+    webhook_port: int
+    relay: Relay
+    consumer: Consumer
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """Drain gRPC, stop the background loops, close connections (in that order)."""
+        await drain(self.server, grace_s)
+        await self.webhook_runner.cleanup()
+        self.relay.stop()
+        self.consumer.stop()
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.nc.drain()
+        await self.gateway.aclose()
+        await self.engine.dispose()
+
+
+async def start(settings: CheckoutSettings) -> CheckoutApp:
+    """Migrate, connect, and start serving; returns once every part is up."""
+    await run_migrations(settings.database_url, MIGRATIONS, schema=settings.database_schema)
+    engine = create_engine(settings.database_url, schema=settings.database_schema)
+    sessions = session_factory(engine)
+    gateway = StripeGateway(
+        GatewayConfig(
+            api_key=settings.stripe_api_key,
+            base_url=settings.stripe_api_base,
+            service_name="checkout",
+            max_requests_per_s=settings.stripe_max_rps,
+        )
+    )
+    nc = await nats.connect(settings.nats_url, name="checkout")
+    js = nc.jetstream()
+    await ensure_stream(js, EVENTS_STREAM, ["checkout.>"])
+    await ensure_stream(js, stripe_events.STREAM, [f"{stripe_events.SUBJECT_PREFIX}.>"])
+    outbox = Outbox(tables.outbox)
+    inbox = Inbox(tables.inbox)
+    checkout = Checkout(sessions, StripePayments(gateway), outbox)
+    idempotency = IdempotencyStore(sessions, tables.idempotency)
+    server, grpc_port = await create_server(
+        services=[
+            (checkout_pb2_grpc.add_CheckoutServiceServicer_to_server, CheckoutServicer(checkout))
+        ],
+        service_names=[SERVICE],
+        auth=CallerAuth(settings.tokens, PERMISSIONS),
+        idempotency=idempotency,
+        mutating_methods=MUTATING,
+        host=settings.grpc_host,
+        port=settings.grpc_port,
+    )
+    webhook_app = create_webhook_app(settings.webhook_secrets, stripe_events.make_publisher(js))
+    runner = web.AppRunner(webhook_app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
+    await site.start()
+    webhook_port = settings.webhook_port
+    for address in runner.addresses:
+        webhook_port = address[1]
+        break
+    relay = Relay(sessions, tables.outbox, js)
+    consumer = Consumer(
+        js,
+        stripe_events.STREAM,
+        stripe_events.CONSUMER,
+        f"{stripe_events.SUBJECT_PREFIX}.>",
+        stripe_events.make_handler(checkout, sessions, inbox),
+    )
+    await consumer.ensure()
+    app = CheckoutApp(
+        settings,
+        engine,
+        nc,
+        gateway,
+        checkout,
+        server,
+        grpc_port,
+        runner,
+        webhook_port,
+        relay,
+        consumer,
+    )
+    app.tasks = [
+        asyncio.create_task(relay.run(), name="checkout-relay"),
+        asyncio.create_task(consumer.run(), name="checkout-stripe-events"),
+        asyncio.create_task(idempotency.run_sweeper(), name="checkout-idempotency-sweeper"),
+    ]
+    log.info("checkout up: gRPC %s:%d, webhooks %s:%d", settings.grpc_host, grpc_port,
+             settings.webhook_host, webhook_port)  # fmt: skip
+    return app

@@ -1,0 +1,1 @@
+"""checkout's edges: the gRPC servicer, the webhook ingress and the event consumers."""

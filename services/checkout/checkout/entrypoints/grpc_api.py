@@ -1,0 +1,167 @@
+"""The gRPC servicer: translate protobuf to use-case calls and back, nothing else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from payplane.checkout.v1 import checkout_pb2, checkout_pb2_grpc
+from payplane.common.v1 import common_pb2
+from payplane.grpckit import current_caller
+
+from ..domain.declines import Advice, advice_for
+from ..domain.errors import InvalidPayment
+from ..domain.payment import CaptureMethod, Payment, Refund, Status
+from ..service.handlers import Checkout, NewPayment
+
+__all__ = ["CheckoutServicer", "payment_to_proto"]
+
+Ctx = grpc.aio.ServicerContext[Any, Any]
+
+_STATUS = {
+    Status.PENDING: checkout_pb2.PAYMENT_STATUS_PENDING,
+    Status.REQUIRES_ACTION: checkout_pb2.PAYMENT_STATUS_REQUIRES_ACTION,
+    Status.PROCESSING: checkout_pb2.PAYMENT_STATUS_PROCESSING,
+    Status.REQUIRES_CAPTURE: checkout_pb2.PAYMENT_STATUS_REQUIRES_CAPTURE,
+    Status.SUCCEEDED: checkout_pb2.PAYMENT_STATUS_SUCCEEDED,
+    Status.FAILED: checkout_pb2.PAYMENT_STATUS_FAILED,
+    Status.CANCELED: checkout_pb2.PAYMENT_STATUS_CANCELED,
+}
+_STATUS_BACK = {v: k for k, v in _STATUS.items()}
+_ADVICE = {
+    Advice.RETRY_LATER: checkout_pb2.RETRY_ADVICE_RETRY_LATER,
+    Advice.MAYBE_LATER: checkout_pb2.RETRY_ADVICE_MAYBE_LATER,
+    Advice.CUSTOMER_ACTION: checkout_pb2.RETRY_ADVICE_CUSTOMER_ACTION,
+    Advice.NEVER: checkout_pb2.RETRY_ADVICE_NEVER,
+}
+
+
+def _ts(seconds: float) -> Timestamp:
+    ts = Timestamp()
+    ts.FromNanoseconds(int(seconds * 1e9))
+    return ts
+
+
+def _money(amount: int, currency: str) -> common_pb2.Money:
+    return common_pb2.Money(amount_minor=amount, currency=currency)
+
+
+def payment_to_proto(p: Payment) -> checkout_pb2.Payment:
+    msg = checkout_pb2.Payment(
+        id=p.id,
+        amount=_money(p.amount, p.currency),
+        amount_refunded=_money(p.amount_refunded, p.currency),
+        customer_ref=p.customer_ref,
+        status=_STATUS[p.status],
+        capture_method=(
+            checkout_pb2.CAPTURE_METHOD_MANUAL
+            if p.capture_method is CaptureMethod.MANUAL
+            else checkout_pb2.CAPTURE_METHOD_AUTOMATIC
+        ),
+        description=p.description,
+        metadata=p.metadata,
+        stripe_payment_intent_id=p.stripe_payment_intent_id,
+        stripe_charge_id=p.stripe_charge_id,
+        created_at=_ts(p.created_at),
+        updated_at=_ts(p.updated_at),
+    )
+    if p.next_action is not None:
+        msg.next_action.CopyFrom(
+            checkout_pb2.NextAction(
+                type=p.next_action.type,
+                redirect_url=p.next_action.redirect_url,
+                client_secret=p.next_action.client_secret,
+            )
+        )
+    if p.decline is not None:
+        msg.decline.CopyFrom(
+            checkout_pb2.Decline(
+                code=p.decline.code,
+                decline_code=p.decline.decline_code,
+                message=p.decline.message,
+                advice=_ADVICE[advice_for(p.decline.decline_code, p.decline.code)],
+            )
+        )
+    return msg
+
+
+def refund_to_proto(r: Refund) -> checkout_pb2.Refund:
+    return checkout_pb2.Refund(
+        id=r.id,
+        payment_id=r.payment_id,
+        amount=_money(r.amount, r.currency),
+        status=r.status,
+        reason=r.reason,
+        stripe_refund_id=r.stripe_refund_id,
+        created_at=_ts(r.created_at),
+    )
+
+
+class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
+    def __init__(self, checkout: Checkout) -> None:
+        self.checkout = checkout
+
+    async def CreatePayment(
+        self, request: checkout_pb2.CreatePaymentRequest, context: Ctx
+    ) -> checkout_pb2.Payment:
+        if not request.HasField("amount"):
+            raise InvalidPayment("amount: required (amount_minor and currency)")
+        capture = (
+            CaptureMethod.MANUAL
+            if request.capture_method == checkout_pb2.CAPTURE_METHOD_MANUAL
+            else CaptureMethod.AUTOMATIC
+        )
+        payment = await self.checkout.create_payment(
+            current_caller() or "",
+            NewPayment(
+                amount=request.amount.amount_minor,
+                currency=request.amount.currency.lower(),
+                customer_ref=request.customer_ref,
+                payment_method=request.payment_method,
+                capture_method=capture,
+                description=request.description,
+                metadata=dict(request.metadata),
+                return_url=request.return_url,
+            ),
+        )
+        return payment_to_proto(payment)
+
+    async def GetPayment(
+        self, request: checkout_pb2.GetPaymentRequest, context: Ctx
+    ) -> checkout_pb2.Payment:
+        if not request.payment_id:
+            raise InvalidPayment("payment_id: required")
+        return payment_to_proto(await self.checkout.get_payment(request.payment_id))
+
+    async def ListPayments(
+        self, request: checkout_pb2.ListPaymentsRequest, context: Ctx
+    ) -> checkout_pb2.ListPaymentsResponse:
+        status = None
+        if request.status != checkout_pb2.PAYMENT_STATUS_UNSPECIFIED:
+            if request.status not in _STATUS_BACK:
+                raise InvalidPayment("status: unknown value")
+            status = _STATUS_BACK[request.status]
+        if request.page.page_size < 0:
+            raise InvalidPayment("page.page_size: must not be negative")
+        items, token = await self.checkout.list_payments(
+            customer_ref=request.customer_ref,
+            status=status,
+            page_size=request.page.page_size,
+            page_token=request.page.page_token,
+        )
+        return checkout_pb2.ListPaymentsResponse(
+            payments=[payment_to_proto(p) for p in items],
+            page=common_pb2.PageResponse(next_page_token=token, has_more=bool(token)),
+        )
+
+    async def RefundPayment(
+        self, request: checkout_pb2.RefundPaymentRequest, context: Ctx
+    ) -> checkout_pb2.Refund:
+        if not request.payment_id:
+            raise InvalidPayment("payment_id: required")
+        _, refund = await self.checkout.refund_payment(
+            current_caller() or "", request.payment_id, request.amount_minor, request.reason
+        )
+        return refund_to_proto(refund)

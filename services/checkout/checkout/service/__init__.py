@@ -1,0 +1,1 @@
+"""checkout's use cases: load, decide, commit (one transaction per step)."""

@@ -1,0 +1,43 @@
+"""checkout's settings, read once from the environment (see the README's table)."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from payplane.settings import ServiceSettings, parse_caller_tokens
+
+__all__ = ["CheckoutSettings"]
+
+
+class CheckoutSettings(ServiceSettings):
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    service_name: str = "checkout"
+    database_url: str = "sqlite:///.run/checkout.db"
+    database_schema: str | None = None  # PostgreSQL schema (one per service)
+    nats_url: str = "nats://127.0.0.1:14222"
+    stripe_api_key: str = Field(repr=False)
+    stripe_api_base: str | None = None  # the emulator's URL; unset = api.stripe.com
+    stripe_max_rps: float = 25.0
+    stripe_webhook_secrets: str = Field(default="", repr=False)  # comma-separated whsec_...
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = 50051
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = 8101
+    caller_tokens: str = Field(repr=False)  # caller=token,... (who may call this service)
+
+    @field_validator("caller_tokens")
+    @classmethod
+    def _tokens(cls, value: str) -> str:
+        if not parse_caller_tokens(value):
+            raise ValueError("at least one caller=token pair is required")
+        return value
+
+    @property
+    def tokens(self) -> dict[str, str]:
+        return parse_caller_tokens(self.caller_tokens)
+
+    @property
+    def webhook_secrets(self) -> list[str]:
+        return [s.strip() for s in self.stripe_webhook_secrets.split(",") if s.strip()]

@@ -1,0 +1,1 @@
+"""ledger's adapters: tables and the journal repository."""

@@ -1,0 +1,1 @@
+"""ledger's edges: the gRPC servicer and the event consumers."""

@@ -1,0 +1,3 @@
+from payplane.db import alembic_env
+
+alembic_env()
