@@ -117,7 +117,7 @@ class Platform:
 
     async def close(self) -> None:
         for ch in self.channels:
-            await ch.close()
+            await ch.close(grace=None)
         await self.checkout_app.stop(grace_s=2)
         await self.ledger_app.stop(grace_s=2)
         await self.nats.stop()
