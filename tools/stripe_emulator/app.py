@@ -47,7 +47,15 @@ _JSON = "application/json"
 
 
 class _Abort(Exception):
-    """Drop the connection without an answer (injected reset)."""
+    """Drop the connection without an answer (injected reset).
+
+    `stage` is "before" (nothing happened) or "after" (the request took effect and its
+    result, `status`, was stored against its idempotency key)."""
+
+    def __init__(self, stage: str, status: int = 0) -> None:
+        super().__init__(stage)
+        self.stage = stage
+        self.status = status
 
 
 class EmulatorApp:
@@ -128,9 +136,13 @@ class EmulatorApp:
         }
         try:
             status, body, extra = await self._pipeline(request, request_id, entry)
-        except _Abort:
+        except _Abort as abort:
+            # The log keeps what really happened: `executed_status` is the answer the
+            # client never saw when the reset came after the request took effect.
             entry["status"] = 0
-            entry["reset"] = True
+            entry["reset"] = abort.stage
+            if abort.stage == "after":
+                entry["executed_status"] = abort.status
             self.requests.add(entry)
             if request.transport is not None:
                 request.transport.abort()
@@ -263,7 +275,7 @@ class EmulatorApp:
         if scope is not None:
             self.idem.finish(scope, status, body)
         if faulty and self.em.rng.random() < self.faults.reset_after_rate:
-            raise _Abort()
+            raise _Abort("after", status)
         return status, body, headers
 
     def _run(
@@ -291,7 +303,7 @@ class EmulatorApp:
     async def _inject_before(self, request: web.Request) -> None:
         rng = self.em.rng
         if rng.random() < self.faults.reset_before_rate:
-            raise _Abort()
+            raise _Abort("before")
         if rng.random() < self.faults.error_rate:
             raise ApiError(
                 "An unknown error occurred (injected by the emulator).",

@@ -350,6 +350,7 @@ def test_sdk_retries_ride_out_injected_errors(
     }
     emu.control.clear_faults()
     log = emu.control.requests(method="POST", path="/v1/customers")
-    assert any(e.get("reset") for e in log) and any(e["status"] == 500 for e in log)
+    assert any(e.get("reset") == "after" for e in log) and any(e["status"] == 500 for e in log)
+    assert all(e["executed_status"] == 200 for e in log if e.get("reset") == "after")
     assert len(ids) == 20
     assert len(client.v1.customers.list(params={"limit": 100}).data) == 20
