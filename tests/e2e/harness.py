@@ -61,6 +61,7 @@ class Platform:
     nats: NatsServer
     checkout_app: CheckoutApp
     ledger_app: LedgerApp
+    webhook_endpoint_id: str
     channels: list[grpc.aio.Channel] = field(default_factory=list)
 
     def checkout(self, caller: str = "storefront") -> checkout_pb2_grpc.CheckoutServiceStub:
@@ -106,6 +107,11 @@ class Platform:
             ledger_pb2.GetBalanceRequest(account=account, currency=currency), timeout=10
         )
         return int(reply.balance.amount_minor)
+
+    def webhook_deliveries(self) -> list[dict[str, Any]]:
+        path = f"/_emulator/webhook_endpoints/{self.webhook_endpoint_id}/deliveries"
+        data: list[dict[str, Any]] = self.emulator.control.call("GET", path)["data"]
+        return data
 
     def stripe_creates(self) -> list[dict[str, Any]]:
         """PaymentIntent creations Stripe really executed (replays excluded)."""
@@ -165,4 +171,4 @@ async def start_platform(
             caller_tokens=tokens,
         )
     )
-    return Platform(emulator, nats, checkout_app, ledger_app)
+    return Platform(emulator, nats, checkout_app, ledger_app, str(endpoint.id))

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from sqlalchemy import Table, delete, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -10,6 +12,8 @@ from payplane.events.v1.envelope_pb2 import Envelope
 from ._publish import trace_headers
 
 __all__ = ["Outbox"]
+
+_tracer = trace.get_tracer("payplane.events")
 
 
 class Outbox:
@@ -25,12 +29,24 @@ class Outbox:
         """
         if not envelope.event_id:
             raise ValueError("envelope.event_id is required (it is the dedupe key)")
+        # The PRODUCER span is the parent the consumer's span will join, across the relay.
+        with _tracer.start_as_current_span(
+            f"{subject} publish",
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "nats",
+                "messaging.operation.type": "publish",
+                "messaging.destination.name": subject,
+                "messaging.message.id": envelope.event_id,
+            },
+        ):
+            headers = trace_headers()
         await session.execute(
             insert(self.table).values(
                 event_id=envelope.event_id,
                 subject=subject,
                 envelope=envelope.SerializeToString(),
-                headers=trace_headers(),
+                headers=headers,
                 created_at=datetime.now(UTC),
             )
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from opentelemetry import trace
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from payplane.checkout.v1 import events_pb2 as checkout_events
@@ -18,6 +19,7 @@ from ..domain.rules import Settlement, payment_refunded, payment_succeeded
 __all__ = ["CONSUMER", "Ledger"]
 
 log = logging.getLogger("ledger")
+_tracer = trace.get_tracer("ledger")
 CONSUMER = "ledger-checkout"
 
 
@@ -65,6 +67,16 @@ class Ledger:
     async def handle_event(self, envelope: envelope_pb2.Envelope) -> str | None:
         """Book the event's entry once: the inbox claim and the entry commit together."""
         entry = entry_for(envelope)
+        with _tracer.start_as_current_span(
+            "ledger.post", attributes={"ledger.source_event_id": envelope.event_id}
+        ) as span:
+            entry_id = await self._post(envelope, entry)
+            span.set_attribute("ledger.entry_id", entry_id or "")
+        return entry_id
+
+    async def _post(
+        self, envelope: envelope_pb2.Envelope, entry: JournalEntry | None
+    ) -> str | None:
         async with self.sessions.begin() as session:
             if not await self.inbox.claim(session, CONSUMER, envelope.event_id):
                 return None  # already applied (a redelivery or a duplicate)
