@@ -11,6 +11,11 @@ from ._config import Lane
 
 __all__ = ["RateBudget"]
 
+# Float time: t + 1/rate - t can come out a hair under 1/rate. Without slack, a bucket one
+# ulp short of a token would re-sleep for a time too small to move the clock, forever.
+_EPS = 1e-9
+_MIN_WAIT_S = 0.001
+
 
 class RateBudget:
     """Every attempt to reach Stripe takes one token; tokens refill at `effective_rate`.
@@ -69,7 +74,7 @@ class RateBudget:
         ahead = any(
             not f.done() for q_lane, q in self._waiters.items() if q_lane <= lane for f in q
         )
-        if not ahead and self._tokens >= 1.0:
+        if not ahead and self._tokens >= 1.0 - _EPS:
             self._tokens -= 1.0
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -117,7 +122,7 @@ class RateBudget:
         return None
 
     def _grant(self) -> None:
-        while self._tokens >= 1.0:
+        while self._tokens >= 1.0 - _EPS:
             future = self._next_waiter()
             if future is None:
                 return
@@ -137,4 +142,4 @@ class RateBudget:
             self._grant()
             if not self._has_waiters():
                 return
-            await self._sleep(max(0.0, (1.0 - self._tokens) / self._rate))
+            await self._sleep(max(_MIN_WAIT_S, (1.0 - self._tokens) / self._rate))

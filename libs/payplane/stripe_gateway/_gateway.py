@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -18,7 +19,7 @@ from ._budget import RateBudget
 from ._classify import Failure, classify
 from ._clock import Now, Rng, Sleep, default_now, default_rng, default_sleep
 from ._config import GatewayConfig, Lane
-from ._errors import Conflict, GatewayError, RateLimited, StripeUnavailable
+from ._errors import Conflict, GatewayError, RateLimited, StripeUnavailable, redact
 from ._keys import new_key, validate_key
 
 __all__ = ["Gateway", "StripeCall", "StripeGateway"]
@@ -168,7 +169,7 @@ class StripeGateway:
                 err.operation, err.idempotency_key, err.attempts = operation, key, run.attempts
                 err.request_id = err.request_id or run.request_id
                 self._end(span, run)
-                span.record_exception(err)
+                _record_exception(span, err)
                 span.set_attribute("error.type", type(err).__name__)
                 span.set_status(Status(StatusCode.ERROR, type(err).__name__))
                 log.warning(
@@ -179,7 +180,7 @@ class StripeGateway:
                 raise
             except Exception as exc:
                 self._end(span, run)
-                span.record_exception(exc)
+                _record_exception(span, exc)
                 span.set_attribute("error.type", type(exc).__name__)
                 span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
                 raise
@@ -285,6 +286,19 @@ class StripeGateway:
             span.set_attribute("http.status_code", run.status)
         if run.request_id is not None:
             span.set_attribute("stripe.request_id", run.request_id)
+
+
+def _record_exception(span: Span, exc: BaseException) -> None:
+    # The stack trace includes the SDK's exception (and its message) as the cause: redact
+    # it before it is exported, as GatewayError does with its own message.
+    trace_text = "".join(traceback.format_exception(exc))
+    span.record_exception(
+        exc,
+        attributes={
+            "exception.message": redact(str(exc)),
+            "exception.stacktrace": redact(trace_text),
+        },
+    )
 
 
 def _record_response(run: _Run, result: object) -> None:
