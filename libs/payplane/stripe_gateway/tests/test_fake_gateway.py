@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import stripe
 
@@ -14,7 +16,7 @@ from payplane.stripe_gateway import (
 )
 from payplane.stripe_gateway.testing import FakeGateway
 
-from ._rig import Obj
+from ._rig import Obj, Rig
 
 
 async def create(gw: Gateway, key: str | None) -> Obj:
@@ -68,3 +70,8 @@ async def test_without_a_script_fn_runs_on_the_given_client() -> None:
     gw = FakeGateway(client=stripe.StripeClient("sk_test_unused"), stripe_account="acct_1")
     assert await gw.call("x", fn, idempotency_key=None) == "ran"
     assert seen[0]["stripe_account"] == "acct_1" and seen[0]["idempotency_key"]
+
+
+def test_the_real_and_the_fake_gateway_share_one_protocol(make_rig: Callable[..., Rig]) -> None:
+    gateways: list[Gateway] = [make_rig().gateway, FakeGateway()]  # checked by mypy
+    assert all(callable(g.call) for g in gateways)
