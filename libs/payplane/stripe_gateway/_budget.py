@@ -91,6 +91,14 @@ class RateBudget:
                     self._waiters[lane].remove(future)
             raise
 
+    def close(self) -> None:
+        """Stop the dispatcher; callers still waiting are cancelled."""
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+        for queue in self._waiters.values():
+            while queue:
+                queue.popleft().cancel()
+
     def on_success(self) -> None:
         self._refill()
         self._rate = min(self._max, self._rate + self._increase)

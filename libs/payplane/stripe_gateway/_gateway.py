@@ -137,7 +137,9 @@ class StripeGateway:
         return self._budget.waiting()
 
     async def aclose(self) -> None:
-        """Close the HTTP session the gateway opened (an injected client is the caller's)."""
+        """Stop the budget and close the HTTP session the gateway opened (an injected client
+        is the caller's to close)."""
+        self._budget.close()
         if self._http is not None:
             await self._http.close_async()  # type: ignore[no-untyped-call]
 

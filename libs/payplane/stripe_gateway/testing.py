@@ -31,6 +31,7 @@ __all__ = [
     "FakeRng",
     "RecordedCall",
     "connection_error",
+    "settle",
     "stripe_error",
 ]
 

@@ -159,3 +159,13 @@ async def test_gateway_lowers_its_rate_on_429_rate_limit_only(
     locked = stripe_error(429, code="lock_timeout", headers={"Stripe-Should-Retry": "true"})
     await rig.gateway.call("customers.update", script(locked, Obj("c")), idempotency_key="b")
     assert rig.gateway.effective_rate == 12.0, "a lock timeout is not a rate signal"
+
+
+async def test_close_cancels_waiters() -> None:
+    clock = FakeClock(auto=False)
+    b = await drained(clock)
+    waiter = asyncio.create_task(b.acquire(Lane.BACKGROUND))
+    await settle()
+    b.close()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
