@@ -4,8 +4,7 @@ import pytest
 import stripe
 
 from stripe_emulator.testing import EmulatorHandle, assert_fixture_keys
-
-from .money_helpers import amounts, manual_payouts, top_up
+from stripe_emulator.tests.money_helpers import amounts, manual_payouts, top_up
 
 
 def test_balance_and_transactions(emu: EmulatorHandle, client: stripe.StripeClient) -> None:

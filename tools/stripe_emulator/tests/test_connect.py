@@ -4,8 +4,7 @@ import pytest
 import stripe
 
 from stripe_emulator.testing import EmulatorHandle, assert_fixture_keys
-
-from .money_helpers import BANK, amounts, as_account, connected, top_up
+from stripe_emulator.tests.money_helpers import BANK, amounts, as_account, connected, top_up
 
 
 def test_connected_account_scenario(emu: EmulatorHandle, client: stripe.StripeClient) -> None:

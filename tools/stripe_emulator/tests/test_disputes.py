@@ -8,8 +8,7 @@ import pytest
 import stripe
 
 from stripe_emulator.testing import EmulatorHandle, assert_fixture_keys
-
-from .payments_helpers import charge_with_bt, close_dispute, event_types, pay
+from stripe_emulator.tests.payments_helpers import charge_with_bt, close_dispute, event_types, pay
 
 
 def _dispute_of(client: stripe.StripeClient, charge_id: str) -> stripe.Dispute:

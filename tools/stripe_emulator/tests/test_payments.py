@@ -8,8 +8,7 @@ import pytest
 import stripe
 
 from stripe_emulator.testing import EmulatorHandle, assert_fixture_keys
-
-from .payments_helpers import charge_with_bt, event_types, pay, three_d_secure
+from stripe_emulator.tests.payments_helpers import charge_with_bt, event_types, pay, three_d_secure
 
 FUTURE = {"exp_month": 12, "exp_year": 2040, "cvc": "123"}
 

@@ -7,8 +7,7 @@ import stripe
 
 from stripe_emulator.config import Config
 from stripe_emulator.testing import EmulatorHandle, assert_fixture_keys, running_emulator
-
-from .money_helpers import amounts, manual_payouts, top_up
+from stripe_emulator.tests.money_helpers import amounts, manual_payouts, top_up
 
 
 def _event_types(client: stripe.StripeClient, prefix: str = "payout.") -> list[str]:

@@ -6,8 +6,7 @@ import pytest
 import stripe
 
 from stripe_emulator.testing import EmulatorHandle, assert_fixture_keys
-
-from .payments_helpers import charge_with_bt, event_types, pay
+from stripe_emulator.tests.payments_helpers import charge_with_bt, event_types, pay
 
 DAY = 86_400
 

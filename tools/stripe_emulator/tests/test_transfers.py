@@ -6,8 +6,13 @@ import pytest
 import stripe
 
 from stripe_emulator.testing import EmulatorHandle, assert_fixture_keys
-
-from .money_helpers import amounts, as_account, connected, manual_payouts, top_up
+from stripe_emulator.tests.money_helpers import (
+    amounts,
+    as_account,
+    connected,
+    manual_payouts,
+    top_up,
+)
 
 
 def _bts(client: stripe.StripeClient, account: str | None = None) -> list[Any]:
