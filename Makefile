@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PROTO_SRC := $(shell find protos -name '*.proto')
 PROTO_STAMP := gen/.stamp
 
-.PHONY: install proto test lint run bench emulator clean
+.PHONY: install proto test lint run demo bench emulator clean
 
 install: $(STAMP) $(PROTO_STAMP)
 
@@ -43,10 +43,18 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy tools tests $$(find libs services -name "*.py" -print -quit | grep -q . && echo libs services)
 
+# The whole platform as local processes until Ctrl-C (README: "Running it locally").
+# STACK_ARGS=--fresh forgets earlier runs' state in .run/.
 run: install
-	$(PY) -m stripe_emulator --host 127.0.0.1 --port $${STRIPE_EMULATOR_PORT:-12111}
+	$(PY) -m stack $(STACK_ARGS)
 
-emulator: run
+# A batch of payments and refunds through the running stack; compares the books with Stripe.
+demo: install
+	$(PY) -m stack.demo $(DEMO_ARGS)
+
+# The Stripe emulator alone (in memory).
+emulator: install
+	$(PY) -m stripe_emulator --host 127.0.0.1 --port $${PAYPLANE_EMULATOR_PORT:-12111} --rate-limit off
 
 bench: install
 	$(PY) -m bench $(BENCH_ARGS)

@@ -97,6 +97,7 @@ class Stack:
         self._stop = threading.Event()
         self._hurry = False
         self._preexec = _parent_death_signal()
+        self._started = time.monotonic()
 
     # -- entry point ------------------------------------------------------------------------
 
@@ -129,7 +130,13 @@ class Stack:
         self._stop.set()
 
     def _say(self, message: str) -> None:
-        print(f"stack: {message}", file=self.out, flush=True)
+        self._print(f"stack: {message}")
+
+    def _print(self, text: str) -> None:
+        try:
+            print(text, file=self.out, flush=True)
+        except OSError:  # a closed stdout (`| head`) must not keep the stack from stopping
+            pass
 
     # -- start-up ---------------------------------------------------------------------------
 
@@ -383,13 +390,11 @@ class Stack:
         widths = [max(len(r[i]) for r in rows) for i in range(3)]
         lines = ["  ".join(r[i].ljust(widths[i]) for i in range(3)) + "  " + r[3] for r in rows]
         callers = "  ".join(f"{c}={t}" for c, t in self.config.callers.items())
-        print("\n".join(lines), file=self.out)
-        print(f"dev callers (Bearer tokens): {callers}", file=self.out)
-        print(
-            f"payplane stack ready (run dir {self.config.run_dir}); `make demo` drives it; "
-            "Ctrl-C stops it",
-            file=self.out,
-            flush=True,
+        self._print("\n".join(lines))
+        self._print(f"dev callers (Bearer tokens): {callers}")
+        self._print(
+            f"payplane stack ready in {time.monotonic() - self._started:.1f}s "
+            f"(run dir {self.config.run_dir}); `make demo` drives it; Ctrl-C stops it"
         )
 
     def _watch(self) -> int:
@@ -414,13 +419,16 @@ class Stack:
             ("stripe emulator", [self.emulator] if self.emulator else []),
             ("NATS", [self.nats] if self.nats else []),
         ]
+        stopped = False
         for what, group in groups:
             running = [c for c in group if c.popen is not None and c.popen.poll() is None]
             if not running:
                 continue
             self._say(f"stopping {what}: {', '.join(c.name for c in running)}")
             self._stop_group(running)
-        self._say("stopped")
+            stopped = True
+        if stopped:
+            self._say("stopped")
 
     def _stop_group(self, group: list[Child]) -> None:
         for child in group:
