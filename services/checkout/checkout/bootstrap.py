@@ -14,7 +14,7 @@ from aiohttp import web
 from nats.aio.client import Client as NATS
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from payplane.checkout.v1 import checkout_pb2_grpc
+from payplane.checkout.v1 import checkout_pb2_grpc, review_pb2_grpc
 from payplane.db import create_engine, run_migrations, session_factory
 from payplane.events import Consumer, Inbox, Outbox, Relay, ensure_stream
 from payplane.grpckit import CallerAuth, create_server, drain
@@ -23,23 +23,47 @@ from payplane.stripe_gateway import GatewayConfig, StripeGateway
 from payplane.webhooks import create_webhook_app
 
 from .adapters import tables
+from .adapters.stripe_clock import detect_clock
 from .adapters.stripe_payments import StripePayments
 from .entrypoints import stripe_events
 from .entrypoints.grpc_api import CheckoutServicer
-from .service.handlers import Checkout
+from .entrypoints.grpc_review import ReviewServicer
+from .fraud.model import DEFAULT_MODEL_PATH, FraudModel
+from .service.cases import Cases
+from .service.expiry import AuthorisationExpiry
+from .service.fraud import FraudScreen
+from .service.handlers import Checkout, Policy
+from .service.reviews import ReviewDesk
 from .settings import CheckoutSettings
 
-__all__ = ["MUTATING", "PERMISSIONS", "SERVICE", "CheckoutApp", "start"]
+__all__ = ["MUTATING", "PERMISSIONS", "REVIEW_SERVICE", "SERVICE", "CheckoutApp", "start"]
 
 log = logging.getLogger("checkout")
 SERVICE = "payplane.checkout.v1.CheckoutService"
-MUTATING = {f"/{SERVICE}/CreatePayment", f"/{SERVICE}/RefundPayment"}
-_READERS = {"storefront", "admin", "support", "ledger"}
+REVIEW_SERVICE = "payplane.checkout.v1.ReviewService"
+MUTATING = {
+    f"/{SERVICE}/CreatePayment",
+    f"/{SERVICE}/RefundPayment",
+    f"/{SERVICE}/CapturePayment",
+    f"/{SERVICE}/CancelPayment",
+    f"/{SERVICE}/ConfirmPayment",
+    f"/{REVIEW_SERVICE}/ApproveReview",
+    f"/{REVIEW_SERVICE}/RejectReview",
+}
+_READERS = {"storefront", "admin", "support", "ledger", "reviewer"}
+_REVIEWERS = {"reviewer"}  # the reviewer role: the only callers who may decide a review
 PERMISSIONS = {
     f"/{SERVICE}/CreatePayment": {"storefront", "admin"},
+    f"/{SERVICE}/ConfirmPayment": {"storefront", "admin"},
+    f"/{SERVICE}/CapturePayment": {"storefront", "admin"},
+    f"/{SERVICE}/CancelPayment": {"storefront", "admin", "support"},
     f"/{SERVICE}/RefundPayment": {"storefront", "admin", "support"},
     f"/{SERVICE}/GetPayment": _READERS,
     f"/{SERVICE}/ListPayments": _READERS,
+    f"/{REVIEW_SERVICE}/ListReviews": {"reviewer", "admin", "support"},
+    f"/{REVIEW_SERVICE}/GetReview": {"reviewer", "admin", "support"},
+    f"/{REVIEW_SERVICE}/ApproveReview": _REVIEWERS,
+    f"/{REVIEW_SERVICE}/RejectReview": _REVIEWERS,
 }
 EVENTS_STREAM = "CHECKOUT"
 MIGRATIONS = str(Path(__file__).parent / "migrations")
@@ -52,6 +76,9 @@ class CheckoutApp:
     nc: NATS
     gateway: StripeGateway
     checkout: Checkout
+    desk: ReviewDesk
+    cases: Cases
+    expiry: AuthorisationExpiry
     server: grpc.aio.Server
     grpc_port: int
     webhook_runner: web.AppRunner
@@ -95,13 +122,35 @@ async def start(settings: CheckoutSettings) -> CheckoutApp:
     await ensure_stream(js, stripe_events.STREAM, [f"{stripe_events.SUBJECT_PREFIX}.>"])
     outbox = Outbox(tables.outbox)
     inbox = Inbox(tables.inbox)
-    checkout = Checkout(sessions, StripePayments(gateway), outbox)
+    live = FraudModel.load(settings.fraud_model_path or DEFAULT_MODEL_PATH)
+    shadow = (
+        FraudModel.load(settings.fraud_shadow_model_path)
+        if settings.fraud_shadow_model_path
+        else None
+    )
+    policy = Policy(
+        auth_expiry_after_s=settings.auth_expiry_after_s,
+        efw_auto_refund_max=settings.efw_auto_refund_max_minor,
+        review_default_on_expiry=settings.review_default_on_expiry,
+    )
+    checkout = Checkout(
+        sessions, StripePayments(gateway), outbox, screen=FraudScreen(live, shadow), policy=policy
+    )
+    desk = ReviewDesk(checkout)
+    cases = Cases(checkout, desk)
+    expiry = AuthorisationExpiry(
+        checkout,
+        desk,
+        await detect_clock(settings.stripe_clock, settings.stripe_api_base),
+        settings.auth_expiry_check_interval_s,
+    )
     idempotency = IdempotencyStore(sessions, tables.idempotency)
     server, grpc_port = await create_server(
         services=[
-            (checkout_pb2_grpc.add_CheckoutServiceServicer_to_server, CheckoutServicer(checkout))
+            (checkout_pb2_grpc.add_CheckoutServiceServicer_to_server, CheckoutServicer(checkout)),
+            (review_pb2_grpc.add_ReviewServiceServicer_to_server, ReviewServicer(desk)),
         ],
-        service_names=[SERVICE],
+        service_names=[SERVICE, REVIEW_SERVICE],
         auth=CallerAuth(settings.tokens, PERMISSIONS),
         idempotency=idempotency,
         mutating_methods=MUTATING,
@@ -123,7 +172,7 @@ async def start(settings: CheckoutSettings) -> CheckoutApp:
         stripe_events.STREAM,
         stripe_events.CONSUMER,
         f"{stripe_events.SUBJECT_PREFIX}.>",
-        stripe_events.make_handler(checkout, sessions, inbox),
+        stripe_events.make_handler(cases, sessions, inbox),
     )
     await consumer.ensure()
     app = CheckoutApp(
@@ -132,6 +181,9 @@ async def start(settings: CheckoutSettings) -> CheckoutApp:
         nc,
         gateway,
         checkout,
+        desk,
+        cases,
+        expiry,
         server,
         grpc_port,
         runner,
@@ -143,6 +195,7 @@ async def start(settings: CheckoutSettings) -> CheckoutApp:
         asyncio.create_task(relay.run(), name="checkout-relay"),
         asyncio.create_task(consumer.run(), name="checkout-stripe-events"),
         asyncio.create_task(idempotency.run_sweeper(), name="checkout-idempotency-sweeper"),
+        asyncio.create_task(expiry.run(), name="checkout-authorisation-expiry"),
     ]
     log.info("checkout up: gRPC %s:%d, webhooks %s:%d", settings.grpc_host, grpc_port,
              settings.webhook_host, webhook_port)  # fmt: skip

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -26,6 +28,19 @@ class CheckoutSettings(ServiceSettings):
     webhook_host: str = "127.0.0.1"
     webhook_port: int = 8101
     caller_tokens: str = Field(repr=False)  # caller=token,... (who may call this service)
+    # Fraud: the live model (empty = the shipped fraud/default_model.json) and an optional
+    # shadow candidate evaluated beside it, recorded and never enforced.
+    fraud_model_path: str = ""
+    fraud_shadow_model_path: str = ""
+    # Authorisation expiry: cancel uncaptured payments this long after authorisation, checked
+    # every interval against Stripe's clock (auto | system | emulator; see stripe_clock.py).
+    auth_expiry_after_s: float = Field(default=6 * 86_400, gt=0)
+    auth_expiry_check_interval_s: float = Field(default=60.0, gt=0)
+    stripe_clock: Literal["auto", "system", "emulator"] = "auto"
+    # Reviews nobody decided before the hold lapses: reject (cancel/refund) or approve.
+    review_default_on_expiry: Literal["reject", "approve"] = "reject"
+    # Early fraud warnings: refund actionable ones up to this amount (minor units) at once.
+    efw_auto_refund_max_minor: int = Field(default=10_000, ge=0)
 
     @field_validator("caller_tokens")
     @classmethod

@@ -11,7 +11,15 @@ from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..domain.errors import InvalidPayment
-from ..domain.payment import CaptureMethod, Decline, NextAction, Payment, Refund, Status
+from ..domain.payment import (
+    CaptureMethod,
+    Decline,
+    NextAction,
+    Payment,
+    RadarOutcome,
+    Refund,
+    Status,
+)
 from .tables import payments, refunds
 
 __all__ = ["ConcurrentUpdate", "PaymentRepository"]
@@ -23,6 +31,14 @@ class ConcurrentUpdate(Exception):
 
 def _ts(value: float) -> datetime:
     return datetime.fromtimestamp(value, UTC)
+
+
+def _opt_ts(value: float | None) -> datetime | None:
+    return None if value is None else _ts(value)
+
+
+def _opt_epoch(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
 
 
 def _row_to_payment(row: Any) -> Payment:
@@ -44,6 +60,21 @@ def _row_to_payment(row: Any) -> Payment:
         created_at=row.created_at.timestamp(),
         updated_at=row.updated_at.timestamp(),
         version=row.version,
+        amount_captured=row.amount_captured or 0,
+        cancellation_reason=row.cancellation_reason or "",
+        authorized_at=_opt_epoch(row.authorized_at),
+        card_fingerprint=row.card_fingerprint or "",
+        card_country=row.card_country or "",
+        ip_address=row.ip_address or "",
+        ip_country=row.ip_country or "",
+        email=row.email or "",
+        shipping_country=row.shipping_country or "",
+        customer_created_at=_opt_epoch(row.customer_created_at),
+        fraud_decision=row.fraud_decision or "",
+        fraud_final_decision=row.fraud_final_decision or "",
+        radar=RadarOutcome(**row.radar) if row.radar else None,
+        review_id=row.review_id or "",
+        confirm_later=bool(row.confirm_later),
     )
 
 
@@ -64,6 +95,23 @@ def _values(p: Payment) -> dict[str, Any]:
         "decline": asdict(p.decline) if p.decline else None,
         "created_at": _ts(p.created_at),
         "updated_at": _ts(p.updated_at),
+        "amount_captured": p.amount_captured,
+        "cancellation_reason": p.cancellation_reason or None,
+        "authorized_at": _opt_ts(p.authorized_at),
+        "card_fingerprint": p.card_fingerprint or None,
+        "card_country": p.card_country or None,
+        "ip_address": p.ip_address or None,
+        "ip_country": p.ip_country or None,
+        "email": p.email or None,
+        "shipping_country": p.shipping_country or None,
+        "customer_created_at": _opt_ts(p.customer_created_at),
+        "fraud_decision": p.fraud_decision or None,
+        "fraud_final_decision": p.fraud_final_decision or None,
+        "radar": asdict(p.radar) if p.radar else None,
+        "radar_risk_score": p.radar.risk_score if p.radar else None,
+        "radar_risk_level": (p.radar.risk_level or None) if p.radar else None,
+        "review_id": p.review_id or None,
+        "confirm_later": p.confirm_later,
     }
 
 
@@ -132,6 +180,24 @@ class PaymentRepository:
         items = [_row_to_payment(r) for r in rows[:size]]
         more = len(rows) > size
         return items, encode_cursor(items[-1].created_at, items[-1].id) if more else ""
+
+    async def authorised_before(self, cutoff: float, limit: int = 100) -> list[Payment]:
+        """Uncaptured authorisations older than `cutoff` (Stripe's clock), oldest first."""
+        stmt = (
+            select(payments)
+            .where(
+                payments.c.status == Status.REQUIRES_CAPTURE.value,
+                payments.c.authorized_at < _ts(cutoff),
+            )
+            .order_by(payments.c.authorized_at)
+            .limit(limit)
+        )
+        return [_row_to_payment(r) for r in (await self.session.execute(stmt)).all()]
+
+    async def get_by_charge(self, charge_id: str) -> Payment | None:
+        stmt = select(payments).where(payments.c.stripe_charge_id == charge_id)
+        row = (await self.session.execute(stmt)).first()
+        return _row_to_payment(row) if row else None
 
     async def add_refund(self, refund: Refund) -> None:
         await self.session.execute(

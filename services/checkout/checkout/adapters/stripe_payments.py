@@ -13,9 +13,16 @@ from typing import Any
 from payplane.stripe_gateway import CardDeclined, Gateway, Lane, StripeUnavailable
 
 from ..domain.errors import StripeUnreachable
-from ..domain.payment import Decline, NextAction, Payment, Settlement
+from ..domain.payment import Decline, NextAction, Payment, RadarOutcome, Settlement
 
-__all__ = ["IntentOutcome", "RefundOutcome", "StripePayments", "settlement_from"]
+__all__ = [
+    "CardInfo",
+    "DisputeSnapshot",
+    "IntentOutcome",
+    "RefundOutcome",
+    "StripePayments",
+    "settlement_from",
+]
 
 _EXPAND = ["latest_charge.balance_transaction"]
 
@@ -28,6 +35,38 @@ class IntentOutcome:
     next_action: NextAction | None = None
     decline: Decline | None = None
     settlement: Settlement | None = None
+    amount: int = 0
+    currency: str = ""
+    amount_received: int = 0
+    capture_method: str = ""
+    cancellation_reason: str = ""
+    authorized_at: float | None = None  # the latest charge's `created` (Stripe's clock)
+    radar: RadarOutcome | None = None
+    card_fingerprint: str = ""
+    card_country: str = ""
+    metadata: dict[str, str] | None = None
+    stripe_review_id: str = ""
+
+
+@dataclass(frozen=True)
+class CardInfo:
+    fingerprint: str
+    country: str
+
+
+@dataclass(frozen=True)
+class DisputeSnapshot:
+    id: str
+    charge_id: str
+    payment_intent_id: str
+    amount: int
+    currency: str
+    reason: str
+    status: str
+    evidence_due_by: float | None
+    created: float
+    withdrawn: Settlement | None  # the `adjustment` / dispute balance transaction
+    reinstated: Settlement | None  # the `adjustment` / dispute_reversal one
 
 
 @dataclass(frozen=True)
@@ -61,12 +100,28 @@ def settlement_from(bt: Any) -> Settlement | None:
     )
 
 
+def _radar(charge: Any) -> RadarOutcome | None:
+    outcome = _get(charge, "outcome")
+    if not outcome:
+        return None
+    score = _get(outcome, "risk_score")
+    return RadarOutcome(
+        type=str(_get(outcome, "type") or ""),
+        risk_level=str(_get(outcome, "risk_level") or ""),
+        risk_score=None if score is None else int(score),
+        reason=str(_get(outcome, "reason") or ""),
+    )
+
+
 def outcome_from_intent(intent: Any) -> IntentOutcome:
     charge = _get(intent, "latest_charge")
     charge_id = charge if isinstance(charge, str) else str(_get(charge, "id") or "")
-    settlement = (
-        None if isinstance(charge, str) else settlement_from(_get(charge, "balance_transaction"))
-    )
+    expanded = charge is not None and not isinstance(charge, str)
+    settlement = settlement_from(_get(charge, "balance_transaction")) if expanded else None
+    card = _get(_get(charge, "payment_method_details"), "card") if expanded else None
+    created = _get(charge, "created") if expanded else None
+    review = _get(intent, "review")
+    metadata = _get(intent, "metadata")
     next_action = None
     raw_action = _get(intent, "next_action")
     if raw_action:
@@ -91,6 +146,54 @@ def outcome_from_intent(intent: Any) -> IntentOutcome:
         next_action=next_action,
         decline=decline,
         settlement=settlement,
+        amount=int(_get(intent, "amount") or 0),
+        currency=str(_get(intent, "currency") or ""),
+        amount_received=int(_get(intent, "amount_received") or 0),
+        capture_method=str(_get(intent, "capture_method") or ""),
+        cancellation_reason=str(_get(intent, "cancellation_reason") or ""),
+        authorized_at=float(created) if created else None,
+        radar=_radar(charge) if expanded else None,
+        card_fingerprint=str(_get(card, "fingerprint") or "") if card else "",
+        card_country=str(_get(card, "country") or "") if card else "",
+        metadata=_plain(metadata),
+        stripe_review_id=(review if isinstance(review, str) else str(_get(review, "id") or ""))
+        if review
+        else "",
+    )
+
+
+def _plain(obj: Any) -> dict[str, str]:
+    if not obj:
+        return {}
+    data = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+    return {str(k): str(v) for k, v in data.items()}
+
+
+def _bt_settlement(bts: Any, category: str) -> Settlement | None:
+    for bt in bts or []:
+        if not isinstance(bt, str) and _get(bt, "reporting_category") == category:
+            return settlement_from(bt)
+    return None
+
+
+def dispute_from(obj: Any) -> DisputeSnapshot:
+    evidence = _get(obj, "evidence_details")
+    due = _get(evidence, "due_by") if evidence else None
+    bts = _get(obj, "balance_transactions")
+    charge = _get(obj, "charge")
+    pi = _get(obj, "payment_intent")
+    return DisputeSnapshot(
+        id=str(_get(obj, "id")),
+        charge_id=charge if isinstance(charge, str) else str(_get(charge, "id") or ""),
+        payment_intent_id=pi if isinstance(pi, str) else str(_get(pi, "id") or ""),
+        amount=int(_get(obj, "amount") or 0),
+        currency=str(_get(obj, "currency") or ""),
+        reason=str(_get(obj, "reason") or ""),
+        status=str(_get(obj, "status") or ""),
+        evidence_due_by=float(due) if due else None,
+        created=float(_get(obj, "created") or 0),
+        withdrawn=_bt_settlement(bts, "dispute"),
+        reinstated=_bt_settlement(bts, "dispute_reversal"),
     )
 
 
@@ -98,15 +201,46 @@ class StripePayments:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
 
+    async def _call(self, operation: str, fn: Any, key: str | None, lane: Lane) -> Any:
+        try:
+            return await self.gateway.call(operation, fn, idempotency_key=key, lane=lane)
+        except StripeUnavailable as exc:
+            raise StripeUnreachable(
+                "Stripe did not answer; retry with the same idempotency key"
+            ) from exc
+
+    async def retrieve_card(self, payment_method: str) -> CardInfo:
+        """The card's fingerprint and country (one read on the interactive lane)."""
+        pm = await self._call(
+            "payment_methods.retrieve",
+            lambda client, options: client.v1.payment_methods.retrieve_async(
+                payment_method, options=options
+            ),
+            None,
+            Lane.INTERACTIVE,
+        )
+        card = _get(pm, "card")
+        return CardInfo(
+            fingerprint=str(_get(card, "fingerprint") or "") if card else "",
+            country=str(_get(card, "country") or "") if card else "",
+        )
+
     async def create_and_confirm(
-        self, payment: Payment, idempotency_key: str, return_url: str = ""
+        self,
+        payment: Payment,
+        idempotency_key: str,
+        return_url: str = "",
+        *,
+        manual_capture: bool = False,
+        challenge: bool = False,
+        confirm: bool = True,
     ) -> IntentOutcome:
         params: dict[str, Any] = {
             "amount": payment.amount,
             "currency": payment.currency,
             "payment_method": payment.payment_method,
-            "confirm": True,
-            "capture_method": payment.capture_method.value,
+            "confirm": confirm,
+            "capture_method": "manual" if manual_capture else payment.capture_method.value,
             "metadata": {
                 **payment.metadata,
                 "payplane_payment_id": payment.id,
@@ -117,8 +251,10 @@ class StripePayments:
         }
         if payment.description:
             params["description"] = payment.description
-        if return_url:
+        if return_url and confirm:
             params["return_url"] = return_url
+        if challenge:
+            params["payment_method_options"] = {"card": {"request_three_d_secure": "challenge"}}
         try:
             intent = await self.gateway.call(
                 "payment_intents.create",
@@ -145,6 +281,104 @@ class StripePayments:
                 "Stripe did not answer; retry with the same idempotency key"
             ) from exc
         return outcome_from_intent(intent)
+
+    async def confirm(
+        self,
+        payment: Payment,
+        idempotency_key: str,
+        return_url: str = "",
+        *,
+        manual_capture: bool = False,
+        challenge: bool = False,
+    ) -> IntentOutcome:
+        params: dict[str, Any] = {"expand": _EXPAND, "capture_method": (
+            "manual" if manual_capture else payment.capture_method.value
+        )}  # fmt: skip
+        if return_url:
+            params["return_url"] = return_url
+        if challenge:
+            params["payment_method_options"] = {"card": {"request_three_d_secure": "challenge"}}
+        intent_id = payment.stripe_payment_intent_id
+        try:
+            intent = await self.gateway.call(
+                "payment_intents.confirm",
+                lambda client, options: client.v1.payment_intents.confirm_async(
+                    intent_id,
+                    params=params,  # type: ignore[arg-type]
+                    options=options,
+                ),
+                idempotency_key=idempotency_key,
+                lane=Lane.INTERACTIVE,
+            )
+        except CardDeclined as exc:
+            return IntentOutcome(
+                intent_id=intent_id,
+                status="requires_payment_method",
+                charge_id=exc.charge_id or "",
+                decline=Decline(
+                    code=exc.code or "card_declined",
+                    decline_code=exc.decline_code or "",
+                    message=str(exc),
+                ),
+            )
+        except StripeUnavailable as exc:
+            raise StripeUnreachable(
+                "Stripe did not answer; retry with the same idempotency key"
+            ) from exc
+        return outcome_from_intent(intent)
+
+    async def capture(self, intent_id: str, amount: int, idempotency_key: str) -> IntentOutcome:
+        params: dict[str, Any] = {"expand": _EXPAND}
+        if amount:
+            params["amount_to_capture"] = amount
+        intent = await self._call(
+            "payment_intents.capture",
+            lambda client, options: client.v1.payment_intents.capture_async(
+                intent_id,
+                params=params,
+                options=options,
+            ),
+            idempotency_key,
+            Lane.INTERACTIVE,
+        )
+        return outcome_from_intent(intent)
+
+    async def cancel(self, intent_id: str, reason: str, idempotency_key: str) -> IntentOutcome:
+        params: dict[str, Any] = {"expand": _EXPAND}
+        if reason:
+            params["cancellation_reason"] = reason
+        intent = await self._call(
+            "payment_intents.cancel",
+            lambda client, options: client.v1.payment_intents.cancel_async(
+                intent_id,
+                params=params,
+                options=options,
+            ),
+            idempotency_key,
+            Lane.INTERACTIVE,
+        )
+        return outcome_from_intent(intent)
+
+    async def retrieve_dispute(self, dispute_id: str) -> DisputeSnapshot:
+        dispute = await self._call(
+            "disputes.retrieve",
+            lambda client, options: client.v1.disputes.retrieve_async(
+                dispute_id, params={"expand": ["balance_transactions"]}, options=options
+            ),
+            None,
+            Lane.BACKGROUND,
+        )
+        return dispute_from(dispute)
+
+    async def approve_review(self, stripe_review_id: str, idempotency_key: str) -> None:
+        await self._call(
+            "reviews.approve",
+            lambda client, options: client.v1.reviews.approve_async(
+                stripe_review_id, options=options
+            ),
+            idempotency_key,
+            Lane.BACKGROUND,
+        )
 
     async def retrieve_intent(self, intent_id: str) -> IntentOutcome:
         try:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["Advice", "advice_for"]
+__all__ = ["BLOCKED_CODE", "Advice", "advice_for"]
+
+# The code of a payment checkout's own fraud rules blocked (Stripe was never asked).
+BLOCKED_CODE = "blocked_by_fraud_rules"
 
 
 class Advice(StrEnum):
@@ -59,6 +62,8 @@ def advice_for(decline_code: str | None, code: str | None = None) -> Advice:
         return _TABLE[decline_code]
     if code in ("incorrect_cvc", "expired_card", "incorrect_number", "invalid_expiry_year"):
         return Advice.CUSTOMER_ACTION
+    if code == BLOCKED_CODE:
+        return Advice.NEVER
     if code == "processing_error":
         return Advice.RETRY_LATER
     return Advice.CUSTOMER_ACTION

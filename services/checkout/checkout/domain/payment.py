@@ -22,6 +22,7 @@ __all__ = [
     "Decline",
     "NextAction",
     "Payment",
+    "RadarOutcome",
     "Refund",
     "Settlement",
     "Status",
@@ -96,6 +97,16 @@ class Decline:
     message: str
 
 
+@dataclass(frozen=True)
+class RadarOutcome:
+    """Stripe's `charge.outcome` of the authorisation: Radar's verdict."""
+
+    type: str = ""  # authorized | manual_review | issuer_declined | blocked | invalid
+    risk_level: str = ""  # normal | elevated | highest
+    risk_score: int | None = None
+    reason: str = ""
+
+
 @dataclass
 class Payment:
     id: str
@@ -115,6 +126,21 @@ class Payment:
     created_at: float = 0.0
     updated_at: float = 0.0
     version: int = 0  # optimistic concurrency: bumped by every saved change
+    amount_captured: int = 0
+    cancellation_reason: str = ""
+    authorized_at: float | None = None  # Stripe's clock (the charge's `created`)
+    card_fingerprint: str = ""
+    card_country: str = ""
+    ip_address: str = ""
+    ip_country: str = ""
+    email: str = ""
+    shipping_country: str = ""
+    customer_created_at: float | None = None
+    fraud_decision: str = ""  # the live pre-authorisation decision
+    fraud_final_decision: str = ""  # after Radar joined in
+    radar: RadarOutcome | None = None
+    review_id: str = ""
+    confirm_later: bool = False
 
     def observe(self, status: Status) -> bool:
         """Apply a status seen at Stripe; returns whether the payment moved."""
@@ -128,7 +154,16 @@ class Payment:
 
     @property
     def refundable(self) -> int:
-        return self.amount - self.amount_refunded if self.status is Status.SUCCEEDED else 0
+        if self.status is not Status.SUCCEEDED:
+            return 0
+        return max(self.captured - self.amount_refunded, 0)
+
+    @property
+    def captured(self) -> int:
+        """What was captured: the whole amount unless a partial capture said otherwise."""
+        if self.status is not Status.SUCCEEDED:
+            return 0
+        return self.amount_captured or self.amount
 
 
 def validate_new_payment(

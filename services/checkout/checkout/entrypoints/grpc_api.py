@@ -11,12 +11,14 @@ from payplane.checkout.v1 import checkout_pb2, checkout_pb2_grpc
 from payplane.common.v1 import common_pb2
 from payplane.grpckit import current_caller
 
+from ..adapters.fraud_store import StoredDecision
 from ..domain.declines import Advice, advice_for
 from ..domain.errors import InvalidPayment
 from ..domain.payment import CaptureMethod, Payment, Refund, Status
+from ..fraud.model import Decision
 from ..service.handlers import Checkout, NewPayment
 
-__all__ = ["CheckoutServicer", "payment_to_proto"]
+__all__ = ["CheckoutServicer", "assessment_to_proto", "payment_to_proto"]
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
 
@@ -44,11 +46,44 @@ def _ts(seconds: float) -> Timestamp:
     return ts
 
 
+_DECISION: dict[Decision, checkout_pb2.FraudDecision] = {
+    Decision.ALLOW: checkout_pb2.FRAUD_DECISION_ALLOW,
+    Decision.CHALLENGE: checkout_pb2.FRAUD_DECISION_CHALLENGE,
+    Decision.REVIEW: checkout_pb2.FRAUD_DECISION_REVIEW,
+    Decision.BLOCK: checkout_pb2.FRAUD_DECISION_BLOCK,
+}
+
+
+def _decision(value: str) -> checkout_pb2.FraudDecision:
+    return _DECISION[Decision(value)] if value else checkout_pb2.FRAUD_DECISION_UNSPECIFIED
+
+
 def _money(amount: int, currency: str) -> common_pb2.Money:
     return common_pb2.Money(amount_minor=amount, currency=currency)
 
 
-def payment_to_proto(p: Payment) -> checkout_pb2.Payment:
+def assessment_to_proto(d: StoredDecision, final: str = "") -> checkout_pb2.FraudAssessment:
+    a = d.assessment
+    return checkout_pb2.FraudAssessment(
+        decision=_DECISION[a.decision],
+        score=a.score,
+        bias=a.bias,
+        features=[
+            checkout_pb2.FeatureContribution(
+                name=c.name, value=c.value, weight=c.weight, contribution=c.contribution
+            )
+            for c in a.contributions
+        ],
+        rules_fired=list(a.rules_fired),
+        model_version=a.model_version,
+        score_decision=_DECISION[a.score_decision],
+        final_decision=_decision(final),
+    )
+
+
+def payment_to_proto(
+    p: Payment, decisions: list[StoredDecision] | None = None
+) -> checkout_pb2.Payment:
     msg = checkout_pb2.Payment(
         id=p.id,
         amount=_money(p.amount, p.currency),
@@ -66,7 +101,22 @@ def payment_to_proto(p: Payment) -> checkout_pb2.Payment:
         stripe_charge_id=p.stripe_charge_id,
         created_at=_ts(p.created_at),
         updated_at=_ts(p.updated_at),
+        amount_captured=_money(p.captured, p.currency),
+        cancellation_reason=p.cancellation_reason,
+        review_id=p.review_id,
     )
+    pre = [d for d in decisions or [] if d.stage == "pre_auth"]
+    if pre:
+        msg.fraud.CopyFrom(assessment_to_proto(pre[0], p.fraud_final_decision))
+    if p.radar is not None:
+        msg.radar.CopyFrom(
+            checkout_pb2.RadarOutcome(
+                type=p.radar.type,
+                risk_level=p.radar.risk_level,
+                risk_score=p.radar.risk_score or 0,
+                reason=p.radar.reason,
+            )
+        )
     if p.next_action is not None:
         msg.next_action.CopyFrom(
             checkout_pb2.NextAction(
@@ -103,6 +153,9 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
     def __init__(self, checkout: Checkout) -> None:
         self.checkout = checkout
 
+    async def _view(self, p: Payment) -> checkout_pb2.Payment:
+        return payment_to_proto(p, await self.checkout.decisions_for(p.id))
+
     async def CreatePayment(
         self, request: checkout_pb2.CreatePaymentRequest, context: Ctx
     ) -> checkout_pb2.Payment:
@@ -124,16 +177,26 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
                 description=request.description,
                 metadata=dict(request.metadata),
                 return_url=request.return_url,
+                ip_address=request.ip_address,
+                ip_country=request.ip_country,
+                email=request.email,
+                shipping_country=request.shipping_country,
+                customer_created_at=(
+                    request.customer_created_at.ToNanoseconds() / 1e9
+                    if request.HasField("customer_created_at")
+                    else None
+                ),
+                confirm_later=request.confirm_later,
             ),
         )
-        return payment_to_proto(payment)
+        return await self._view(payment)
 
     async def GetPayment(
         self, request: checkout_pb2.GetPaymentRequest, context: Ctx
     ) -> checkout_pb2.Payment:
         if not request.payment_id:
             raise InvalidPayment("payment_id: required")
-        return payment_to_proto(await self.checkout.get_payment(request.payment_id))
+        return await self._view(await self.checkout.get_payment(request.payment_id))
 
     async def ListPayments(
         self, request: checkout_pb2.ListPaymentsRequest, context: Ctx
@@ -165,3 +228,33 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
             current_caller() or "", request.payment_id, request.amount_minor, request.reason
         )
         return refund_to_proto(refund)
+
+    async def CapturePayment(
+        self, request: checkout_pb2.CapturePaymentRequest, context: Ctx
+    ) -> checkout_pb2.Payment:
+        if not request.payment_id:
+            raise InvalidPayment("payment_id: required")
+        payment = await self.checkout.capture_payment(
+            current_caller() or "", request.payment_id, request.amount_minor
+        )
+        return await self._view(payment)
+
+    async def CancelPayment(
+        self, request: checkout_pb2.CancelPaymentRequest, context: Ctx
+    ) -> checkout_pb2.Payment:
+        if not request.payment_id:
+            raise InvalidPayment("payment_id: required")
+        payment = await self.checkout.cancel_payment(
+            current_caller() or "", request.payment_id, request.reason
+        )
+        return await self._view(payment)
+
+    async def ConfirmPayment(
+        self, request: checkout_pb2.ConfirmPaymentRequest, context: Ctx
+    ) -> checkout_pb2.Payment:
+        if not request.payment_id:
+            raise InvalidPayment("payment_id: required")
+        payment = await self.checkout.confirm_payment(
+            current_caller() or "", request.payment_id, request.return_url
+        )
+        return await self._view(payment)

@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 from nats.js import JetStreamContext
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from payplane.events import Envelope, Inbox, MessageMeta, publish_envelope
-
-from ..service.handlers import Checkout
 
 __all__ = ["EVENT_TYPES", "STREAM", "SUBJECT_PREFIX", "make_handler", "make_publisher"]
 
@@ -38,7 +37,21 @@ EVENT_TYPES = [
     "charge.captured",
     "charge.refunded",
     "charge.updated",
+    "charge.expired",
+    "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.funds_reinstated",
+    "charge.dispute.closed",
+    "radar.early_fraud_warning.created",
+    "radar.early_fraud_warning.updated",
+    "review.opened",
+    "review.closed",
 ]
+
+
+class EventApplier(Protocol):
+    async def apply_stripe_event(self, event: dict[str, Any]) -> None: ...
 
 
 def make_publisher(js: JetStreamContext) -> Callable[[str, str, bytes], Awaitable[None]]:
@@ -57,7 +70,7 @@ def make_publisher(js: JetStreamContext) -> Callable[[str, str, bytes], Awaitabl
 
 
 def make_handler(
-    checkout: Checkout, sessions: async_sessionmaker[AsyncSession], inbox: Inbox
+    checkout: EventApplier, sessions: async_sessionmaker[AsyncSession], inbox: Inbox
 ) -> Callable[[Envelope, MessageMeta], Awaitable[None]]:
     async def handle(envelope: Envelope, meta: MessageMeta) -> None:
         async with sessions() as session:

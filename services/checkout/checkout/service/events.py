@@ -15,15 +15,31 @@ from payplane.checkout.v1 import events_pb2
 from payplane.common.v1 import common_pb2
 from payplane.events.v1 import envelope_pb2
 
+from ..domain.disputes import Dispute
 from ..domain.payment import Payment, Refund, Settlement
+from ..domain.reviews import Review
 
-__all__ = ["SUBJECTS", "payment_failed", "payment_refunded", "payment_succeeded"]
+__all__ = [
+    "SUBJECTS",
+    "dispute_updated",
+    "payment_failed",
+    "payment_refunded",
+    "payment_succeeded",
+    "review_closed",
+    "review_opened",
+]
 
 SOURCE = "checkout"
 SUBJECTS = {
     "payment.succeeded": "checkout.payment.succeeded",
     "payment.failed": "checkout.payment.failed",
     "payment.refunded": "checkout.payment.refunded",
+    "dispute.opened": "checkout.dispute.opened",
+    "dispute.funds_withdrawn": "checkout.dispute.funds_withdrawn",
+    "dispute.funds_reinstated": "checkout.dispute.funds_reinstated",
+    "dispute.closed": "checkout.dispute.closed",
+    "review.opened": "checkout.review.opened",
+    "review.closed": "checkout.review.closed",
 }
 
 
@@ -102,3 +118,44 @@ def payment_refunded(p: Payment, r: Refund, settlement: Settlement | None) -> en
         refunded_at=_ts(r.created_at),
     )
     return _envelope(f"{r.id}.refunded", "payment.refunded", p.id, msg)
+
+
+def dispute_updated(
+    d: Dispute, fact: str, settlement: Settlement | None, at: float
+) -> envelope_pb2.Envelope:
+    """`fact` is opened | funds_withdrawn | funds_reinstated | closed (one event each)."""
+    msg = events_pb2.DisputeUpdated(
+        dispute_id=d.id,
+        payment_id=d.payment_id,
+        stripe_charge_id=d.stripe_charge_id,
+        amount=_money(d.amount, d.currency),
+        reason=d.reason,
+        status=d.status,
+        settlement=_settlement(settlement),
+        occurred_at=_ts(at),
+    )
+    return _envelope(f"{d.id}.{fact}", f"dispute.{fact}", d.payment_id or d.id, msg)
+
+
+def review_opened(r: Review) -> envelope_pb2.Envelope:
+    msg = events_pb2.ReviewOpened(
+        review_id=r.id,
+        payment_id=r.payment_id,
+        reason=r.reason,
+        score=r.score,
+        opened_at=_ts(r.opened_at),
+    )
+    return _envelope(f"{r.id}.opened", "review.opened", r.payment_id, msg)
+
+
+def review_closed(r: Review) -> envelope_pb2.Envelope:
+    msg = events_pb2.ReviewClosed(
+        review_id=r.id,
+        payment_id=r.payment_id,
+        outcome=r.status.value,
+        decided_by=r.decided_by,
+        reason=r.decision_reason,
+        auto_resolved=r.auto_resolved,
+        closed_at=_ts(r.closed_at or 0.0),
+    )
+    return _envelope(f"{r.id}.closed", "review.closed", r.payment_id, msg)

@@ -1,0 +1,139 @@
+"""The aggregates behind the fraud features, read in ONE statement at decision time.
+
+Every aggregate is a scalar subquery over an index ((customer_ref, created_at),
+(card_fingerprint, created_at), (ip_address, created_at), (email, created_at), and the
+declines table's two), so a decision costs one round trip whatever the history's size.
+Windows are defined in fraud/features.py.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..domain.declines import Advice
+from ..fraud.features import DISTINCT_DAYS, HISTORY_DAYS, RADAR_DAYS, WINDOWS, History, Signals
+from .tables import declines, payments
+
+__all__ = ["FraudHistory"]
+
+DAY = 86_400
+_RISKY = ("elevated", "highest")
+
+
+def _at(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+class FraudHistory:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def load(self, s: Signals, now: float) -> History:
+        p = payments.c
+        cols: dict[str, Any] = {}
+        zero: ColumnElement[Any] = literal(0)
+
+        def count(where: list[ColumnElement[bool]]) -> Any:
+            return select(func.count()).select_from(payments).where(*where).scalar_subquery()
+
+        dims = {
+            "customer": (p.customer_ref, s.customer_ref),
+            "card": (p.card_fingerprint, s.card_fingerprint),
+            "ip": (p.ip_address, s.ip_address),
+            "email": (p.email, s.email.lower()),
+        }
+        for dim, (col, value) in dims.items():
+            for w, seconds in WINDOWS.items():
+                cols[f"v_{dim}_{w}"] = (
+                    count([col == value, p.created_at >= _at(now - seconds)]) if value else zero
+                )
+        since_hist = _at(now - HISTORY_DAYS * DAY)
+        ok = [
+            p.customer_ref == s.customer_ref,
+            p.created_at >= since_hist,
+            p.status == "succeeded",
+            p.currency == s.currency,
+        ]
+        cols["ok_n"] = count(ok)
+        cols["ok_sum"] = select(func.coalesce(func.sum(p.amount), 0)).where(*ok).scalar_subquery()
+        cols["ok_sq"] = (
+            select(func.coalesce(func.sum(p.amount * p.amount), 0)).where(*ok).scalar_subquery()
+        )
+        since_30 = _at(now - DISTINCT_DAYS * DAY)
+        cols["cards"] = (
+            select(func.count(func.distinct(p.card_fingerprint)))
+            .where(p.customer_ref == s.customer_ref, p.created_at >= since_30)
+            .scalar_subquery()
+        )
+        cols["customers"] = (
+            select(func.count(func.distinct(p.customer_ref)))
+            .where(p.card_fingerprint == s.card_fingerprint, p.created_at >= since_30)
+            .scalar_subquery()
+            if s.card_fingerprint
+            else zero
+        )
+        d = declines.c
+        since_24 = _at(now - DAY)
+        cols["dec_customer"] = (
+            select(func.count())
+            .select_from(declines)
+            .where(d.customer_ref == s.customer_ref, d.occurred_at >= since_24)
+            .scalar_subquery()
+        )
+        if s.card_fingerprint:
+            cols["dec_card"] = (
+                select(func.count())
+                .select_from(declines)
+                .where(d.card_fingerprint == s.card_fingerprint, d.occurred_at >= since_24)
+                .scalar_subquery()
+            )
+            cols["dec_card_never"] = (
+                select(func.count())
+                .select_from(declines)
+                .where(
+                    d.card_fingerprint == s.card_fingerprint,
+                    d.occurred_at >= since_30,
+                    d.advice == Advice.NEVER.value,
+                )
+                .scalar_subquery()
+            )
+        else:
+            cols["dec_card"] = cols["dec_card_never"] = zero
+        since_90 = _at(now - RADAR_DAYS * DAY)
+        for dim in ("customer", "card"):
+            col, value = dims[dim]
+            if not value:
+                cols[f"risk_max_{dim}"] = literal(None)
+                cols[f"risk_elev_{dim}"] = zero
+                continue
+            cols[f"risk_max_{dim}"] = (
+                select(func.max(p.radar_risk_score))
+                .where(col == value, p.created_at >= since_90)
+                .scalar_subquery()
+            )
+            cols[f"risk_elev_{dim}"] = count(
+                [col == value, p.created_at >= since_90, p.radar_risk_level.in_(_RISKY)]
+            )
+        stmt = select(*(c.label(name) for name, c in cols.items()))
+        row = (await self.session.execute(stmt)).one()._mapping
+        velocity = {dim: {w: int(row[f"v_{dim}_{w}"] or 0) for w in WINDOWS} for dim in dims}
+        risk_scores = [row[k] for k in ("risk_max_customer", "risk_max_card") if row[k] is not None]
+        return History(
+            velocity=velocity,
+            succeeded_count=int(row["ok_n"] or 0),
+            succeeded_sum=int(row["ok_sum"] or 0),
+            succeeded_sum_sq=int(row["ok_sq"] or 0),
+            distinct_cards_per_customer=int(row["cards"] or 0),
+            distinct_customers_per_card=int(row["customers"] or 0),
+            declines_customer_24h=int(row["dec_customer"] or 0),
+            declines_card_24h=int(row["dec_card"] or 0),
+            never_retry_declines_card_30d=int(row["dec_card_never"] or 0),
+            radar_max_risk_score=max(int(r) for r in risk_scores) if risk_scores else None,
+            radar_elevated=max(
+                int(row["risk_elev_customer"] or 0), int(row["risk_elev_card"] or 0)
+            ),
+        )

@@ -1,0 +1,57 @@
+"""Opening and closing reviews inside the caller's transaction (audit row + event each)."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from payplane.events import Outbox
+
+from ..adapters.cases import CaseRepository
+from ..domain.payment import Payment
+from ..domain.reviews import SYSTEM, Review
+from . import events
+
+__all__ = ["close_review", "open_review"]
+
+
+async def open_review(
+    session: AsyncSession,
+    outbox: Outbox,
+    payment: Payment,
+    reason: str,
+    score: float,
+    stripe_review_id: str,
+    at: float,
+) -> Review:
+    """The payment's review (one per payment): the open one if it exists, else a new one."""
+    cases = CaseRepository(session)
+    existing = await cases.review_for_payment(payment.id)
+    if existing is not None:
+        if stripe_review_id and not existing.stripe_review_id:
+            existing.stripe_review_id = stripe_review_id
+            await cases.save_review(existing)
+        return existing
+    review = Review(
+        id=f"rev_{secrets.token_hex(12)}",
+        payment_id=payment.id,
+        reason=reason,
+        score=score,
+        stripe_review_id=stripe_review_id,
+        opened_at=at,
+    )
+    await cases.add_review(review)
+    await cases.audit(review.id, at, SYSTEM, "opened", f"reason={reason} score={score:.4f}")
+    await outbox.add(session, events.SUBJECTS["review.opened"], events.review_opened(review))
+    return review
+
+
+async def close_review(
+    session: AsyncSession, outbox: Outbox, review: Review, action: str, actor: str
+) -> None:
+    """Save a review that was just decided or closed, with its audit row and event."""
+    cases = CaseRepository(session)
+    await cases.save_review(review)
+    await cases.audit(review.id, review.closed_at or 0.0, actor, action, review.decision_reason)
+    await outbox.add(session, events.SUBJECTS["review.closed"], events.review_closed(review))
