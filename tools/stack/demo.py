@@ -24,6 +24,7 @@ from typing import Any
 
 import grpc
 
+from ledger.domain.accounts import ACCOUNTS, STRIPE_BALANCE
 from payplane.checkout.v1 import checkout_pb2, checkout_pb2_grpc
 from payplane.common.v1 import common_pb2
 from payplane.grpckit import channel, idempotency_metadata
@@ -59,19 +60,20 @@ PLAN: tuple[Charge, ...] = (
 # (index into PLAN, amount to refund; 0 = all that remains)
 REFUNDS: tuple[tuple[int, int], ...] = ((1, 0), (2, 1_000), (4, 420), (7, 0), (9, 2_800))
 CURRENCIES = ("usd", "eur", "gbp", "jpy")
-ACCOUNTS = ("revenue", "refunds", "stripe_fees", "stripe_pending")
+SHOWN = ("revenue", "refunds", "stripe_fees", "stripe_pending", "stripe_available")
 _ZERO_DECIMAL = {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx",
                  "vnd", "vuv", "xaf", "xof", "xpf"}  # fmt: skip
 
 EXPLANATION = """\
 How the two sides compare: the ledger books each payment from Stripe's balance transaction,
 in the currency Stripe settles it in: net into stripe_pending, the fee into stripe_fees, the
-gross out of revenue; a refund moves its amount out of stripe_pending into refunds. The ledger
-does not book settlement (pending -> available) or payouts yet, so its stripe_pending is all
-the money Stripe holds for the platform and must equal Stripe's pending + available (+ any
-payouts already sent). Each currency must also balance: revenue + refunds + stripe_fees +
-stripe_pending = 0. Totals are cumulative over the stack's life (both sides keep state in the
-run directory), not just this batch."""
+gross out of revenue; a refund moves its amount out of Stripe's balance into refunds. What
+the books say Stripe holds for the platform, stripe_pending + stripe_available, must equal
+Stripe's balance, pending + available, in every currency (the split between the two may lag
+while settlement is booked, the sum may not). And every currency must balance: all accounts
+sum to 0 ("other" holds the accounts not shown: disputes, FX, payouts, ...). Totals are
+cumulative over the stack's life (both sides keep state in the run directory), not only this
+batch."""
 
 
 def money(amount: int, currency: str) -> str:
@@ -216,7 +218,7 @@ class Demo:
         for cur in currencies:
             row: dict[str, int] = {}
             entries = 0
-            for account in ACCOUNTS:
+            for account in sorted(ACCOUNTS):
                 reply = await ledger.GetBalance(
                     ledger_pb2.GetBalanceRequest(account=account, currency=cur), timeout=10
                 )
@@ -225,28 +227,29 @@ class Demo:
             if entries or cur in stripe_side:
                 books[cur] = row
         self.say()
-        self.say("ledger (debit +, credit -)                      | Stripe balance")
-        header = (
-            f"{'cur':<4} {'revenue':>12} {'refunds':>11} {'stripe_fees':>11} "
-            f"{'stripe_pending':>14} | {'pending':>11} {'available':>11} {'paid out':>9}  agree"
+        self.say(f"{'ledger (debit +, credit -)':<79} | Stripe balance")
+        self.say(
+            f"{'cur':<4} {'revenue':>10} {'refunds':>9} {'stripe_fees':>11} {'other':>7} "
+            f"{'stripe_pending':>14} {'stripe_available':>16} | {'pending':>9} {'available':>9}"
+            "  agree"
         )
-        self.say(header)
         all_agree = True
-        for cur in sorted(set(books) | set(stripe_side)):
-            row = books.get(cur, dict.fromkeys(ACCOUNTS, 0))
-            pending, available, paid_out = stripe_side.get(cur, (0, 0, 0))
-            held = pending + available + paid_out
+        for cur in sorted(books):
+            row = books[cur]
+            pending, available = stripe_side.get(cur, (0, 0))
+            held = sum(row[a] for a in STRIPE_BALANCE)
+            other = sum(v for a, v in row.items() if a not in SHOWN)
             balanced = sum(row.values()) == 0
-            agree = row["stripe_pending"] == held and balanced
+            agree = held == pending + available and balanced
             all_agree &= agree
             verdict = "yes" if agree else (
-                f"NO: ledger {row['stripe_pending']} vs Stripe {held}"
-                + ("" if balanced else "; books do not balance")
+                f"NO: ledger {held} vs Stripe {pending + available}"
+                + ("" if balanced else "; the books do not balance")
             )  # fmt: skip
             self.say(
-                f"{cur:<4} {row['revenue']:>12} {row['refunds']:>11} {row['stripe_fees']:>11} "
-                f"{row['stripe_pending']:>14} | {pending:>11} {available:>11} {paid_out:>9}  "
-                f"{verdict}"
+                f"{cur:<4} {row['revenue']:>10} {row['refunds']:>9} {row['stripe_fees']:>11} "
+                f"{other:>7} {row['stripe_pending']:>14} {row['stripe_available']:>16} | "
+                f"{pending:>9} {available:>9}  {verdict}"
             )
         self.say("(amounts in minor units)")
         self.say()
@@ -262,20 +265,16 @@ class Demo:
         )
         return all_agree
 
-    def stripe_balance(self) -> dict[str, tuple[int, int, int]]:
-        """currency -> (pending, available, paid out) at the emulator."""
+    def stripe_balance(self) -> dict[str, tuple[int, int]]:
+        """currency -> (pending, available) at the emulator (GET /v1/balance)."""
         stripe = self.stack["stripe"]
-        client = stripe_client(stripe["url"], stripe["api_key"])
-        balance = client.v1.balance.retrieve()
-        sides: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+        balance = stripe_client(stripe["url"], stripe["api_key"]).v1.balance.retrieve()
+        sides: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for item in balance.pending:
             sides[item.currency][0] += item.amount
         for funds in balance.available:
             sides[funds.currency][1] += funds.amount
-        for payout in client.v1.payouts.list(params={"limit": 100}).auto_paging_iter():
-            if payout.status not in ("failed", "canceled"):
-                sides[payout.currency][2] += payout.amount
-        return {cur: (v[0], v[1], v[2]) for cur, v in sides.items()}
+        return {cur: (v[0], v[1]) for cur, v in sides.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
