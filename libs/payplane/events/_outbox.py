@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, TracerProvider
 from sqlalchemy import Table, delete, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,14 +13,13 @@ from ._publish import trace_headers
 
 __all__ = ["Outbox"]
 
-_tracer = trace.get_tracer("payplane.events")
-
 
 class Outbox:
     """Writes events into the caller's transaction; the relay publishes them later."""
 
-    def __init__(self, table: Table) -> None:
+    def __init__(self, table: Table, *, tracer_provider: TracerProvider | None = None) -> None:
         self.table = table
+        self._tracer = trace.get_tracer("payplane.events", tracer_provider=tracer_provider)
 
     async def add(self, session: AsyncSession, subject: str, envelope: Envelope) -> None:
         """Queue `envelope` for `subject`. Commits with the caller's state change, or not at all.
@@ -30,7 +29,7 @@ class Outbox:
         if not envelope.event_id:
             raise ValueError("envelope.event_id is required (it is the dedupe key)")
         # The PRODUCER span is the parent the consumer's span will join, across the relay.
-        with _tracer.start_as_current_span(
+        with self._tracer.start_as_current_span(
             f"{subject} publish",
             kind=SpanKind.PRODUCER,
             attributes={

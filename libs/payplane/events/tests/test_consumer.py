@@ -230,7 +230,9 @@ async def test_consumer_span_is_a_child_of_the_producer_span(
     tracer = tracing.provider.get_tracer("test-producer")
     with tracer.start_as_current_span("CreatePayment") as producer:
         async with db.sessions() as session, session.begin():
-            await Outbox(db.outbox).add(session, f"s{uid}.pay", _envelope())
+            await Outbox(db.outbox, tracer_provider=tracing.provider).add(
+                session, f"s{uid}.pay", _envelope()
+            )
     # The relay runs later, outside any span: the context comes from the stored headers.
     assert await Relay(db.sessions, db.outbox, js).run_once() == 1
 
@@ -249,10 +251,14 @@ async def test_consumer_span_is_a_child_of_the_producer_span(
 
         await eventually(handled)
 
-    spans = [s for s in tracing.exporter.get_finished_spans() if s.kind == SpanKind.CONSUMER]
+    finished = tracing.exporter.get_finished_spans()
+    spans = [s for s in finished if s.kind == SpanKind.CONSUMER]
+    (publish,) = [s for s in finished if s.kind == SpanKind.PRODUCER]
     assert len(spans) == 1
     span, pctx = spans[0], producer.get_span_context()
+    # CreatePayment -> the outbox's PRODUCER span -> (relay, NATS) -> the CONSUMER span
+    assert publish.parent is not None and publish.parent.span_id == pctx.span_id
     assert span.parent is not None
-    assert span.parent.span_id == pctx.span_id
+    assert span.parent.span_id == publish.context.span_id
     assert span.context.trace_id == pctx.trace_id
     assert inside[0].span_id == span.context.span_id  # the handler ran inside it
