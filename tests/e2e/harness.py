@@ -32,6 +32,15 @@ from stripe_emulator.testing import EmulatorHandle
 T = TypeVar("T")
 TOKENS = {"storefront": "tok-storefront", "admin": "tok-admin", "support": "tok-support"}
 STRIPE_KEY = "sk_test_payplane_e2e"
+# The ledger's own restricted key: it only reads Stripe's money movement.
+LEDGER_STRIPE_KEY = "rk_test_payplane_ledger_e2e"
+LEDGER_STRIPE_PERMISSIONS = {
+    "balance": "read",
+    "payouts": "read",
+    "charges": "read",
+    "refunds": "read",
+    "disputes": "read",
+}
 
 
 def free_port() -> int:
@@ -162,6 +171,7 @@ async def start_platform(
             caller_tokens=tokens,
         )
     )
+    emulator.control.restricted_key(LEDGER_STRIPE_KEY, LEDGER_STRIPE_PERMISSIONS)
     ledger_app = await start_ledger(
         LedgerSettings(
             database_url=ledger_db,
@@ -169,6 +179,10 @@ async def start_platform(
             nats_url=nats.url,
             grpc_port=0,
             caller_tokens=tokens,
+            stripe_api_key=LEDGER_STRIPE_KEY,
+            stripe_api_base=emulator.url,
+            stripe_max_rps=1000,
+            reconcile_interval_s=0,  # tests run reconciliation when they mean to
         )
     )
     return Platform(emulator, nats, checkout_app, ledger_app, str(endpoint.id))

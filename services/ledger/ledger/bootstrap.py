@@ -16,19 +16,30 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from payplane.db import create_engine, run_migrations, session_factory
 from payplane.events import Consumer, Envelope, Inbox, MessageMeta, ensure_stream
 from payplane.grpckit import CallerAuth, create_server, drain
+from payplane.idempotency import IdempotencyStore
 from payplane.ledger.v1 import ledger_pb2_grpc
+from payplane.stripe_gateway import GatewayConfig, StripeGateway
 
 from .adapters import tables
+from .adapters.stripe_reader import StripeReader
 from .entrypoints.grpc_api import LedgerServicer
-from .service.handlers import CONSUMER, Ledger
+from .service.handlers import Ledger
+from .service.importer import Importer
+from .service.ingestion import SOURCES
+from .service.queries import Queries
+from .service.reconcile import Reconciler
 from .settings import LedgerSettings
 
-__all__ = ["PERMISSIONS", "SERVICE", "LedgerApp", "start"]
+__all__ = ["MUTATING", "PERMISSIONS", "SERVICE", "LedgerApp", "start"]
 
 log = logging.getLogger("ledger")
 SERVICE = "payplane.ledger.v1.LedgerService"
-PERMISSIONS = {f"/{SERVICE}/*": {"admin", "finance", "support", "storefront"}}
-CHECKOUT_STREAM = "CHECKOUT"
+PERMISSIONS = {
+    f"/{SERVICE}/RunReconciliation": {"admin", "finance"},
+    f"/{SERVICE}/ResolveDiscrepancy": {"admin", "finance"},
+    f"/{SERVICE}/*": {"admin", "finance", "support", "storefront"},
+}
+MUTATING = [f"/{SERVICE}/RunReconciliation", f"/{SERVICE}/ResolveDiscrepancy"]
 MIGRATIONS = str(Path(__file__).parent / "migrations")
 
 
@@ -40,19 +51,38 @@ class LedgerApp:
     ledger: Ledger
     server: grpc.aio.Server
     grpc_port: int
-    consumer: Consumer
+    consumer: Consumer  # checkout's payment events (kept for callers of the first slice)
+    consumers: list[Consumer] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    gateway: StripeGateway | None = None
+    reconciler: Reconciler | None = None
+    importer: Importer | None = None
 
     async def stop(self, grace_s: float = 10.0) -> None:
         await drain(self.server, grace_s)
-        self.consumer.stop()
+        for consumer in self.consumers:
+            consumer.stop()
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.reconciler is not None:
+            await self.reconciler.stop()
+        if self.gateway is not None:
+            await self.gateway.aclose()
         await self.nc.drain()
         await self.engine.dispose()
+
+
+async def _continuous(reconciler: Reconciler, interval_s: float) -> None:
+    """Reconcile as imports arrive: one run per interval (a failed run is logged, not fatal)."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await reconciler.run(mode="continuous")
+        except Exception:  # the run records its own failure; keep the loop alive
+            log.exception("continuous reconciliation failed")
 
 
 async def start(settings: LedgerSettings) -> LedgerApp:
@@ -60,25 +90,65 @@ async def start(settings: LedgerSettings) -> LedgerApp:
     engine = create_engine(settings.database_url, schema=settings.database_schema)
     sessions = session_factory(engine)
     ledger = Ledger(sessions, Inbox(tables.inbox))
+    gateway: StripeGateway | None = None
+    importer: Importer | None = None
+    reconciler: Reconciler | None = None
+    queries: Queries | None = None
+    if settings.stripe_api_key:
+        gateway = StripeGateway(
+            GatewayConfig(
+                api_key=settings.stripe_api_key,
+                base_url=settings.stripe_api_base,
+                service_name="ledger",
+                max_requests_per_s=settings.stripe_max_rps,
+            )
+        )
+        importer = Importer(sessions, StripeReader(gateway), settings.stripe_account_country)
+        reconciler = Reconciler(
+            sessions, importer, pricing=settings.pricing, policy=settings.healing
+        )
+        queries = Queries(sessions)
     nc = await nats.connect(settings.nats_url, name="ledger")
     js = nc.jetstream()
-    # The producer owns its stream; declaring it here too (idempotently) lets the ledger
-    # start first without losing what checkout publishes meanwhile.
-    await ensure_stream(js, CHECKOUT_STREAM, ["checkout.>"])
+    consumers: list[Consumer] = []
+    for source in SOURCES:
+        # The producer owns its stream; declaring it here too (idempotently) lets the ledger
+        # start first without losing what the producer publishes meanwhile.
+        await ensure_stream(js, source.stream, list(source.stream_subjects))
+        for durable, subject in source.consumers.items():
 
-    async def on_checkout_event(envelope: Envelope, meta: MessageMeta) -> None:
-        await ledger.handle_event(envelope)
+            async def on_event(
+                envelope: Envelope, meta: MessageMeta, durable: str = durable
+            ) -> None:
+                await ledger.handle_event(envelope, durable)
 
-    consumer = Consumer(js, CHECKOUT_STREAM, CONSUMER, "checkout.payment.>", on_checkout_event)
-    await consumer.ensure()
+            consumer = Consumer(js, source.stream, durable, subject, on_event)
+            await consumer.ensure()
+            consumers.append(consumer)
     server, port = await create_server(
-        services=[(ledger_pb2_grpc.add_LedgerServiceServicer_to_server, LedgerServicer(ledger))],
+        services=[
+            (
+                ledger_pb2_grpc.add_LedgerServiceServicer_to_server,
+                LedgerServicer(ledger, reconciler, queries),
+            )
+        ],
         service_names=[SERVICE],
         auth=CallerAuth(settings.tokens, PERMISSIONS),
+        idempotency=IdempotencyStore(sessions, tables.idempotency),
+        mutating_methods=MUTATING,
         host=settings.grpc_host,
         port=settings.grpc_port,
     )
-    app = LedgerApp(settings, engine, nc, ledger, server, port, consumer)
-    app.tasks = [asyncio.create_task(consumer.run(), name="ledger-checkout-events")]
+    app = LedgerApp(
+        settings, engine, nc, ledger, server, port, consumers[0], consumers,
+        gateway=gateway, reconciler=reconciler, importer=importer,
+    )  # fmt: skip
+    app.tasks = [asyncio.create_task(c.run(), name=f"ledger-{c.durable}") for c in consumers]
+    if reconciler is not None and settings.reconcile_interval_s > 0:
+        app.tasks.append(
+            asyncio.create_task(
+                _continuous(reconciler, settings.reconcile_interval_s), name="ledger-reconcile"
+            )
+        )
     log.info("ledger up: gRPC %s:%d", settings.grpc_host, port)
     return app

@@ -1,9 +1,17 @@
-"""The journal: append entries with their postings and keep balances in step."""
+"""The journal: append hash-chained entries with their postings, keep balances in step, read
+balances as of any point, statements, and the chain for verification.
+
+Appends take the chain head's row lock first (an UPDATE of the one `chain_head` row), so
+appenders are serialised: sequences are gapless and ascending, each entry's prev_hash is the
+previous entry's hash. A batch append writes many entries in one transaction with a handful
+of statements (bulk inserts, one balance update per account and currency).
+"""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -11,10 +19,11 @@ from typing import Any
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..domain.entries import JournalEntry, Posting
-from .tables import balances, entries, postings
+from ..domain.chain import GENESIS, canonical, entry_hash
+from ..domain.entries import JournalEntry, Posting, StripeLink
+from .tables import balances, bt_bookings, chain_head, entries, postings
 
-__all__ = ["Journal", "StoredEntry"]
+__all__ = ["Journal", "StatementRow", "StoredEntry"]
 
 
 @dataclass(frozen=True)
@@ -23,6 +32,23 @@ class StoredEntry:
     seq: int
     entry: JournalEntry
     created_at: datetime
+    prev_hash: str = ""
+    hash: str = ""
+
+
+@dataclass(frozen=True)
+class StatementRow:
+    seq: int
+    entry_id: str
+    created_at: datetime
+    source_type: str
+    source_id: str
+    description: str
+    amount: int
+
+
+def new_entry_id() -> str:
+    return f"je_{secrets.token_hex(12)}"
 
 
 class Journal:
@@ -33,53 +59,229 @@ class Journal:
         stmt = select(entries.c.seq).where(entries.c.source_event_id == source_event_id)
         return (await self.session.execute(stmt)).first() is not None
 
-    async def append(self, entry: JournalEntry, now: datetime | None = None) -> str:
-        entry_id = f"je_{secrets.token_hex(12)}"
-        result = await self.session.execute(
-            insert(entries)
-            .values(
-                id=entry_id,
-                source_event_id=entry.source_event_id,
-                source_type=entry.source_type,
-                source_id=entry.source_id,
-                description=entry.description,
-                refs=entry.refs,
-                created_at=now or datetime.now(UTC),
-            )
-            .returning(entries.c.seq)
-        )
-        seq = result.scalar_one()
-        await self.session.execute(
-            insert(postings),
-            [
-                {"entry_seq": seq, "account": p.account, "currency": p.currency, "amount": p.amount}
-                for p in entry.postings
-            ],
-        )
-        for p in entry.postings:
-            await self._bump(p)
-        return entry_id
+    async def is_booked(self, bt_id: str) -> bool:
+        stmt = select(bt_bookings.c.bt_id).where(bt_bookings.c.bt_id == bt_id)
+        return (await self.session.execute(stmt)).first() is not None
 
-    async def _bump(self, p: Posting) -> None:
-        key = and_(balances.c.account == p.account, balances.c.currency == p.currency)
+    async def append(self, entry: JournalEntry, now: datetime | None = None) -> str | None:
+        """Append one entry; None when its source event (or its booking) is already there."""
+        return (await self.append_many([entry], now))[0]
+
+    async def append_many(
+        self, batch: Sequence[JournalEntry], now: datetime | None = None
+    ) -> list[str | None]:
+        """Append entries in order, in the caller's transaction.
+
+        Skipped (None): an entry whose source_event_id is already booked, or a `booking` of a
+        balance transaction that already has one (an event and healing racing for it).
+        """
+        if not batch:
+            return []
+        s = self.session
+        at = now or datetime.now(UTC)
+        # Take the chain head's lock before reading anything the decision depends on.
+        await s.execute(update(chain_head).where(chain_head.c.id == 1).values(seq=chain_head.c.seq))
+        head = (await s.execute(select(chain_head.c.seq, chain_head.c.hash))).first()
+        seq, prev = (int(head.seq), str(head.hash)) if head else (0, GENESIS)
+        if head is None:
+            await s.execute(insert(chain_head).values(id=1, seq=0, hash=GENESIS))
+        seen = await self._existing([e.source_event_id for e in batch])
+        booked = await self._booked(
+            [e.link.balance_transaction_id for e in batch if e.link and e.link.role == "booking"]
+        )
+        rows: list[dict[str, Any]] = []
+        legs: list[dict[str, Any]] = []
+        bookings: list[dict[str, Any]] = []
+        deltas: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+        ids: list[str | None] = []
+        for entry in batch:
+            link = entry.link
+            if entry.source_event_id in seen or (
+                link is not None and _is_booking(link) and link.balance_transaction_id in booked
+            ):
+                ids.append(None)
+                continue
+            seen.add(entry.source_event_id)
+            seq += 1
+            entry_id = new_entry_id()
+            digest = entry_hash(prev, canonical(entry, seq=seq, entry_id=entry_id, created_at=at))
+            rows.append(
+                {
+                    "seq": seq,
+                    "id": entry_id,
+                    "source_event_id": entry.source_event_id,
+                    "source_type": entry.source_type,
+                    "source_id": entry.source_id,
+                    "description": entry.description,
+                    "refs": entry.refs,
+                    "created_at": at,
+                    "prev_hash": prev,
+                    "hash": digest,
+                    "bt_id": link.balance_transaction_id if link else None,
+                    "link_role": link.role if link else None,
+                    "bt_gross": link.gross if link else None,
+                    "bt_fee": link.fee if link else None,
+                    "bt_settled": link.settled if link else None,
+                }
+            )
+            if link is not None and _is_booking(link):
+                booked.add(link.balance_transaction_id)
+                bookings.append({"bt_id": link.balance_transaction_id, "entry_seq": seq})
+            for p in entry.postings:
+                legs.append(
+                    {
+                        "entry_seq": seq,
+                        "account": p.account,
+                        "currency": p.currency,
+                        "amount": p.amount,
+                    }
+                )
+                d = deltas[(p.account, p.currency)]
+                d[0] += p.amount
+                d[1] += 1
+            prev = digest
+            ids.append(entry_id)
+        if not rows:
+            return ids
+        await s.execute(insert(entries), rows)
+        await s.execute(insert(postings), legs)
+        if bookings:
+            await s.execute(insert(bt_bookings), bookings)
+        for (account, currency), (amount, count) in deltas.items():
+            await self._bump(account, currency, amount, count)
+        await s.execute(update(chain_head).where(chain_head.c.id == 1).values(seq=seq, hash=prev))
+        return ids
+
+    async def _existing(self, event_ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for i in range(0, len(event_ids), 500):
+            chunk = event_ids[i : i + 500]
+            stmt = select(entries.c.source_event_id).where(entries.c.source_event_id.in_(chunk))
+            found.update(r[0] for r in (await self.session.execute(stmt)).all())
+        return found
+
+    async def _booked(self, bt_ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for i in range(0, len(bt_ids), 500):
+            chunk = bt_ids[i : i + 500]
+            stmt = select(bt_bookings.c.bt_id).where(bt_bookings.c.bt_id.in_(chunk))
+            found.update(r[0] for r in (await self.session.execute(stmt)).all())
+        return found
+
+    async def _bump(self, account: str, currency: str, amount: int, count: int) -> None:
+        key = and_(balances.c.account == account, balances.c.currency == currency)
         result = await self.session.execute(
             update(balances)
             .where(key)
-            .values(balance=balances.c.balance + p.amount, entry_count=balances.c.entry_count + 1)
+            .values(balance=balances.c.balance + amount, entry_count=balances.c.entry_count + count)
         )
         if result.rowcount == 0:  # type: ignore[attr-defined]
             await self.session.execute(
                 insert(balances).values(
-                    account=p.account, currency=p.currency, balance=p.amount, entry_count=1
+                    account=account, currency=currency, balance=amount, entry_count=count
                 )
             )
 
+    # -- reading -------------------------------------------------------------------------------
     async def balance(self, account: str, currency: str) -> tuple[int, int]:
         stmt = select(balances.c.balance, balances.c.entry_count).where(
             balances.c.account == account, balances.c.currency == currency
         )
         row = (await self.session.execute(stmt)).first()
         return (int(row.balance), int(row.entry_count)) if row else (0, 0)
+
+    async def balance_as_of(
+        self,
+        account: str,
+        currency: str,
+        *,
+        at: datetime | None = None,
+        seq: int | None = None,
+        before: bool = False,
+    ) -> tuple[int, int]:
+        """The balance after every entry up to `seq` (inclusive) or booked at or before `at`
+        (strictly before with `before=True`), straight from the postings."""
+        stmt = (
+            select(func.coalesce(func.sum(postings.c.amount), 0), func.count())
+            .select_from(postings.join(entries, entries.c.seq == postings.c.entry_seq))
+            .where(postings.c.account == account, postings.c.currency == currency)
+        )
+        if seq is not None:
+            stmt = stmt.where(entries.c.seq <= seq)
+        elif at is not None:
+            stmt = stmt.where(entries.c.created_at < at if before else entries.c.created_at <= at)
+        row = (await self.session.execute(stmt)).one()
+        return int(row[0]), int(row[1])
+
+    async def statement(
+        self,
+        account: str,
+        currency: str,
+        *,
+        since: datetime | None,
+        until: datetime | None,
+        after_seq: int,
+        size: int,
+    ) -> tuple[list[StatementRow], bool]:
+        stmt = (
+            select(
+                entries.c.seq,
+                entries.c.id,
+                entries.c.created_at,
+                entries.c.source_type,
+                entries.c.source_id,
+                entries.c.description,
+                func.sum(postings.c.amount).label("amount"),
+            )
+            .select_from(postings.join(entries, entries.c.seq == postings.c.entry_seq))
+            .where(
+                postings.c.account == account,
+                postings.c.currency == currency,
+                entries.c.seq > after_seq,
+            )
+            .group_by(
+                entries.c.seq,
+                entries.c.id,
+                entries.c.created_at,
+                entries.c.source_type,
+                entries.c.source_id,
+                entries.c.description,
+            )
+            .order_by(entries.c.seq)
+            .limit(size + 1)
+        )
+        if since is not None:
+            stmt = stmt.where(entries.c.created_at >= since)
+        if until is not None:
+            stmt = stmt.where(entries.c.created_at < until)
+        rows = (await self.session.execute(stmt)).all()
+        out = [
+            StatementRow(
+                int(r.seq), r.id, r.created_at, r.source_type, r.source_id, r.description,
+                int(r.amount),
+            )
+            for r in rows[:size]
+        ]  # fmt: skip
+        return out, len(rows) > size
+
+    async def period_totals(
+        self, account: str, currency: str, *, since: datetime | None, until: datetime | None
+    ) -> tuple[int, int]:
+        """(debits, credits) of an account in a period; credits negative."""
+        stmt = (
+            select(
+                func.coalesce(func.sum(postings.c.amount).filter(postings.c.amount > 0), 0),
+                func.coalesce(func.sum(postings.c.amount).filter(postings.c.amount < 0), 0),
+            )
+            .select_from(postings.join(entries, entries.c.seq == postings.c.entry_seq))
+            .where(postings.c.account == account, postings.c.currency == currency)
+        )
+        if since is not None:
+            stmt = stmt.where(entries.c.created_at >= since)
+        if until is not None:
+            stmt = stmt.where(entries.c.created_at < until)
+        row = (await self.session.execute(stmt)).one()
+        return int(row[0]), int(row[1])
 
     async def get(self, entry_id: str) -> StoredEntry | None:
         row = (await self.session.execute(select(entries).where(entries.c.id == entry_id))).first()
@@ -109,27 +311,83 @@ class Journal:
         ).group_by(postings.c.account, postings.c.currency)
         return {(a, c): int(s) for a, c, s in (await self.session.execute(stmt)).all()}
 
+    async def stored_balances(self) -> dict[tuple[str, str], int]:
+        rows = (await self.session.execute(select(balances))).all()
+        return {(r.account, r.currency): int(r.balance) for r in rows}
+
+    async def head(self) -> tuple[int, str]:
+        row = (await self.session.execute(select(chain_head.c.seq, chain_head.c.hash))).first()
+        return (int(row.seq), str(row.hash)) if row else (0, GENESIS)
+
+    async def iter_chain(self, batch: int = 2000) -> AsyncIterator[list[StoredEntry]]:
+        """Every stored entry in sequence order, in batches (for verification)."""
+        after = 0
+        while True:
+            stmt = select(entries).where(entries.c.seq > after).order_by(entries.c.seq).limit(batch)
+            rows = (await self.session.execute(stmt)).all()
+            if not rows:
+                return
+            yield await self._load(rows)
+            after = rows[-1].seq
+
     async def _load(self, rows: Sequence[Any]) -> list[StoredEntry]:
         if not rows:
             return []
         seqs = [r.seq for r in rows]
         legs: dict[int, list[Posting]] = {s: [] for s in seqs}
-        stmt = select(postings).where(postings.c.entry_seq.in_(seqs)).order_by(postings.c.id)
+        stmt = (
+            select(postings)
+            .where(postings.c.entry_seq >= min(seqs), postings.c.entry_seq <= max(seqs))
+            .order_by(postings.c.id)
+        )
         for p in (await self.session.execute(stmt)).all():
-            legs[p.entry_seq].append(Posting(p.account, int(p.amount), p.currency))
-        return [
-            StoredEntry(
-                id=r.id,
-                seq=r.seq,
-                entry=JournalEntry(
-                    source_event_id=r.source_event_id,
-                    source_type=r.source_type,
-                    source_id=r.source_id,
-                    description=r.description,
-                    postings=tuple(legs[r.seq]),
-                    refs=dict(r.refs or {}),
-                ),
-                created_at=r.created_at,
+            if p.entry_seq in legs:
+                legs[p.entry_seq].append(_unchecked_posting(p.account, int(p.amount), p.currency))
+        out: list[StoredEntry] = []
+        for r in rows:
+            link = None
+            if r.bt_id is not None and r.link_role is not None:
+                link = StripeLink(
+                    r.bt_id, r.link_role, int(r.bt_gross or 0), int(r.bt_fee or 0),
+                    int(r.bt_settled or 0),
+                )  # fmt: skip
+            out.append(
+                StoredEntry(
+                    id=r.id,
+                    seq=r.seq,
+                    entry=_unchecked_entry(r, tuple(legs[r.seq]), link),
+                    created_at=r.created_at,
+                    prev_hash=r.prev_hash or "",
+                    hash=r.hash or "",
+                )
             )
-            for r in rows
-        ]
+        return out
+
+
+def _is_booking(link: StripeLink | None) -> bool:
+    return link is not None and link.role == "booking"
+
+
+def _unchecked_posting(account: str, amount: int, currency: str) -> Posting:
+    posting = object.__new__(Posting)
+    object.__setattr__(posting, "account", account)
+    object.__setattr__(posting, "amount", amount)
+    object.__setattr__(posting, "currency", currency)
+    return posting
+
+
+def _unchecked_entry(r: Any, legs: tuple[Posting, ...], link: StripeLink | None) -> JournalEntry:
+    """Rebuild a stored entry without re-validating it: a tampered row must still load so
+    that verification can report it instead of failing to read it."""
+    entry = object.__new__(JournalEntry)
+    for name, value in (
+        ("source_event_id", r.source_event_id),
+        ("source_type", r.source_type),
+        ("source_id", r.source_id),
+        ("description", r.description),
+        ("postings", legs),
+        ("refs", dict(r.refs or {})),
+        ("link", link),
+    ):
+        object.__setattr__(entry, name, value)
+    return entry

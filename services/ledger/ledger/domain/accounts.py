@@ -5,40 +5,41 @@ expense accounts carry debit balances; revenue and liability accounts credit bal
 
 | account | kind | what moves it |
 | --- | --- | --- |
-| stripe_pending | asset | card payments' net until Stripe makes the funds available |
-| stripe_available | asset | funds Stripe holds for payout |
-| payouts_in_transit | asset | payouts on their way to the bank |
-| bank | asset | money that arrived |
-| revenue | revenue | gross card payments (settlement currency) |
-| refunds | contra-revenue | money given back |
-| stripe_fees | expense | Stripe's processing fees |
-| dispute_losses | expense | disputed amounts lost |
-| dispute_fees | expense | Stripe's dispute fees |
-| fx_gain_loss | revenue/expense | conversion differences |
-| connected_payable | liability | amounts owed to connected accounts |
-| platform_fees | revenue | application fees earned |
+| stripe_pending | asset | every balance transaction's net, until Stripe makes it available |
+| stripe_available | asset | funds Stripe holds for payout (moved from pending at settlement) |
+| payouts_in_transit | asset | payouts Stripe has debited that the bank has not confirmed |
+| bank | asset | money that arrived in the bank account |
+| revenue | revenue | gross card payments (settlement currency, at the charge's rate) |
+| refunds | contra-revenue | money given back (at the original charge's rate) |
+| stripe_fees | expense | Stripe's processing, international and conversion fees |
+| dispute_losses | expense | disputed amounts withdrawn (reinstated when a dispute is won) |
+| dispute_fees | expense | Stripe's dispute fees (returned when a dispute is won) |
+| fx_gain_loss | revenue/expense | conversion differences (refunds and disputes at a later rate) |
+| connected_payable | liability | amounts owed to connected accounts (transfers settle it) |
+| platform_fees | revenue | application fees earned from connected accounts |
 """
 
 from __future__ import annotations
 
-__all__ = ["ACCOUNTS", "is_known"]
+__all__ = ["ACCOUNTS", "KINDS", "STRIPE_BALANCE", "is_known"]
 
-ACCOUNTS = frozenset(
-    {
-        "stripe_pending",
-        "stripe_available",
-        "payouts_in_transit",
-        "bank",
-        "revenue",
-        "refunds",
-        "stripe_fees",
-        "dispute_losses",
-        "dispute_fees",
-        "fx_gain_loss",
-        "connected_payable",
-        "platform_fees",
-    }
-)
+KINDS: dict[str, str] = {
+    "stripe_pending": "asset",
+    "stripe_available": "asset",
+    "payouts_in_transit": "asset",
+    "bank": "asset",
+    "revenue": "revenue",
+    "refunds": "contra_revenue",
+    "stripe_fees": "expense",
+    "dispute_losses": "expense",
+    "dispute_fees": "expense",
+    "fx_gain_loss": "revenue_expense",
+    "connected_payable": "liability",
+    "platform_fees": "revenue",
+}
+ACCOUNTS = frozenset(KINDS)
+# The two accounts whose sum per currency must equal Stripe's balance (pending + available).
+STRIPE_BALANCE = ("stripe_pending", "stripe_available")
 
 
 def is_known(account: str) -> bool:

@@ -14,13 +14,18 @@ from dataclasses import dataclass, field
 from .accounts import is_known
 
 __all__ = [
+    "ROLES",
     "InvalidPosting",
     "JournalEntry",
     "LedgerError",
     "Posting",
+    "StripeLink",
     "UnbalancedEntry",
     "UnknownAccount",
 ]
+
+# What an entry does to a Stripe balance transaction (see StripeLink).
+ROLES = frozenset({"booking", "settlement", "adjustment", "reversal"})
 
 
 class LedgerError(Exception):
@@ -57,6 +62,34 @@ class Posting:
 
 
 @dataclass(frozen=True)
+class StripeLink:
+    """The balance transaction an entry accounts for, and what it books of it.
+
+    `booking`: the first entry of a balance transaction (one per transaction); `settlement`:
+    its net moved from pending to available; `adjustment`: a correction; `reversal`: undoes
+    another entry. Summing gross, fee and settled over every entry linked to a transaction
+    gives the ledger's view of it, which reconciliation compares with Stripe's.
+    """
+
+    balance_transaction_id: str
+    role: str
+    gross: int = 0
+    fee: int = 0
+    settled: int = 0  # net moved from stripe_pending to stripe_available
+
+    def __post_init__(self) -> None:
+        if not self.balance_transaction_id:
+            raise InvalidPosting("a Stripe link needs its balance transaction id")
+        if self.role not in ROLES:
+            raise InvalidPosting(f"unknown link role {self.role!r}")
+
+    def negated(self) -> StripeLink:
+        return StripeLink(
+            self.balance_transaction_id, "reversal", -self.gross, -self.fee, -self.settled
+        )
+
+
+@dataclass(frozen=True)
 class JournalEntry:
     source_event_id: str
     source_type: str
@@ -64,6 +97,7 @@ class JournalEntry:
     description: str
     postings: tuple[Posting, ...]
     refs: dict[str, str] = field(default_factory=dict)
+    link: StripeLink | None = None
 
     def __post_init__(self) -> None:
         if not self.postings:
@@ -86,4 +120,5 @@ class JournalEntry:
             description=description,
             postings=tuple(Posting(p.account, -p.amount, p.currency) for p in self.postings),
             refs={**self.refs, "reverses": self.source_event_id},
+            link=self.link.negated() if self.link is not None else None,
         )

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from payplane.common.v1 import common_pb2
-from payplane.grpckit.errors import InvalidArgument
+from payplane.grpckit import current_caller
+from payplane.grpckit.errors import FailedPrecondition, InvalidArgument, NotFound
 from payplane.ledger.v1 import ledger_pb2, ledger_pb2_grpc
 
 from ..adapters.journal import StoredEntry
 from ..service.handlers import Ledger
+from ..service.queries import Queries
+from ..service.reconcile import Reconciler
 
 __all__ = ["LedgerServicer", "entry_to_proto"]
 
@@ -38,17 +42,96 @@ def entry_to_proto(stored: StoredEntry) -> ledger_pb2.JournalEntry:
         ],
         refs=e.refs,
         created_at=created,
+        seq=stored.seq,
+        hash=stored.hash,
+    )
+
+
+def _ts(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def _dt(ts: Timestamp, present: bool) -> datetime | None:
+    return ts.ToDatetime(tzinfo=UTC) if present else None
+
+
+def _unix(ts: Timestamp, present: bool) -> int | None:
+    return ts.seconds if present else None
+
+
+def discrepancy_to_proto(d: dict[str, Any]) -> ledger_pb2.Discrepancy:
+    return ledger_pb2.Discrepancy(
+        id=d["id"],
+        kind=d["kind"],
+        status=d["status"],
+        subject=d["subject"],
+        amount=common_pb2.Money(amount_minor=int(d["amount"]), currency=d["currency"]),
+        evidence={str(k): str(v) for k, v in (d["evidence"] or {}).items()},
+        first_run_id=d["first_run_id"],
+        last_run_id=d["last_run_id"],
+        adjusting_entry_id=d["adjusting_entry_id"] or "",
+        resolved_by=d["resolved_by"] or "",
+        resolution_reason=d["resolution_reason"] or "",
+        created_at=_ts(d["created_at"]),
+        updated_at=_ts(d["updated_at"]),
+    )
+
+
+def run_to_proto(r: dict[str, Any]) -> ledger_pb2.ReconciliationRun:
+    s = r["summary"] or {}
+    since = datetime.fromtimestamp(r["since"], UTC) if r["since"] is not None else None
+    until = datetime.fromtimestamp(r["until"], UTC) if r["until"] is not None else None
+    return ledger_pb2.ReconciliationRun(
+        id=r["id"],
+        status=r["status"],
+        mode=r["mode"],
+        since=_ts(since),
+        until=_ts(until),
+        started_at=_ts(r["started_at"]),
+        finished_at=_ts(r["finished_at"]),
+        balance_transactions_imported=int(s.get("balance_transactions_imported", 0)),
+        payouts_imported=int(s.get("payouts_imported", 0)),
+        balance_transactions_matched=int(s.get("matched", 0)),
+        kinds=[
+            ledger_pb2.KindCount(kind=k, found=v["found"], healed=v["healed"], queued=v["queued"])
+            for k, v in sorted((s.get("kinds") or {}).items())
+        ],
+        discrepancy_amounts=[
+            common_pb2.Money(amount_minor=int(v), currency=c)
+            for c, v in sorted((s.get("amounts") or {}).items())
+        ],
+        tie_out=[ledger_pb2.TieOut(**t) for t in s.get("tie_out") or []],
+        error=r["error"] or "",
+        discrepancies_found=int(s.get("found", 0)),
     )
 
 
 class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(
+        self, ledger: Ledger, reconciler: Reconciler | None = None, queries: Queries | None = None
+    ) -> None:
         self.ledger = ledger
+        self.reconciler = reconciler
+        self.queries = queries
+
+    def _recon(self) -> tuple[Reconciler, Queries]:
+        if self.reconciler is None or self.queries is None:
+            raise FailedPrecondition("reconciliation is not configured (no Stripe key)")
+        return self.reconciler, self.queries
 
     async def GetBalance(
         self, request: ledger_pb2.GetBalanceRequest, context: Ctx
     ) -> ledger_pb2.AccountBalance:
-        balance, count = await self.ledger.balance(request.account, request.currency)
+        balance, count = await self.ledger.balance(
+            request.account,
+            request.currency,
+            at=_dt(request.as_of, request.HasField("as_of")),
+            seq=request.as_of_seq or None,
+        )
         return ledger_pb2.AccountBalance(
             account=request.account,
             balance=common_pb2.Money(amount_minor=balance, currency=request.currency.lower()),
@@ -77,3 +160,100 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         if not request.entry_id:
             raise InvalidArgument("entry_id: required")
         return entry_to_proto(await self.ledger.entry(request.entry_id))
+
+    async def GetAccountStatement(
+        self, request: ledger_pb2.GetAccountStatementRequest, context: Ctx
+    ) -> ledger_pb2.AccountStatement:
+        if request.page.page_size < 0:
+            raise InvalidArgument("page.page_size: must not be negative")
+        st = await self.ledger.statement(
+            request.account,
+            request.currency,
+            since=_dt(request.since, request.HasField("since")),
+            until=_dt(request.until, request.HasField("until")),
+            page_size=request.page.page_size,
+            page_token=request.page.page_token,
+        )
+
+        def money(v: int) -> common_pb2.Money:
+            return common_pb2.Money(amount_minor=v, currency=st.currency)
+
+        return ledger_pb2.AccountStatement(
+            account=st.account,
+            opening_balance=money(st.opening),
+            closing_balance=money(st.closing),
+            debits=money(st.debits),
+            credits=money(st.credits),
+            lines=[
+                ledger_pb2.StatementLine(
+                    seq=row.seq,
+                    entry_id=row.entry_id,
+                    booked_at=_ts(row.created_at),
+                    source_type=row.source_type,
+                    source_id=row.source_id,
+                    description=row.description,
+                    amount=money(row.amount),
+                    running_balance=money(running),
+                )
+                for row, running in st.lines
+            ],
+            page=common_pb2.PageResponse(
+                next_page_token=st.next_token, has_more=bool(st.next_token)
+            ),
+        )
+
+    async def RunReconciliation(
+        self, request: ledger_pb2.RunReconciliationRequest, context: Ctx
+    ) -> ledger_pb2.RunReconciliationResponse:
+        reconciler, _ = self._recon()
+        run_id = await reconciler.start(
+            mode="batch",
+            since=_unix(request.since, request.HasField("since")),
+            until=_unix(request.until, request.HasField("until")),
+            skip_import=request.skip_import,
+            backfill=request.backfill,
+        )
+        return ledger_pb2.RunReconciliationResponse(run_id=run_id)
+
+    async def GetReconciliationRun(
+        self, request: ledger_pb2.GetReconciliationRunRequest, context: Ctx
+    ) -> ledger_pb2.ReconciliationRun:
+        _, queries = self._recon()
+        if not request.run_id:
+            raise InvalidArgument("run_id: required")
+        run = await queries.run(request.run_id)
+        if run is None:
+            raise NotFound(f"reconciliation run {request.run_id} not found")
+        return run_to_proto(run)
+
+    async def ListDiscrepancies(
+        self, request: ledger_pb2.ListDiscrepanciesRequest, context: Ctx
+    ) -> ledger_pb2.ListDiscrepanciesResponse:
+        _, queries = self._recon()
+        if request.page.page_size < 0:
+            raise InvalidArgument("page.page_size: must not be negative")
+        items, token = await queries.discrepancies(
+            kind=request.kind,
+            status=request.status,
+            run_id=request.run_id,
+            page_size=request.page.page_size,
+            page_token=request.page.page_token,
+        )
+        return ledger_pb2.ListDiscrepanciesResponse(
+            discrepancies=[discrepancy_to_proto(d) for d in items],
+            page=common_pb2.PageResponse(next_page_token=token, has_more=bool(token)),
+        )
+
+    async def ResolveDiscrepancy(
+        self, request: ledger_pb2.ResolveDiscrepancyRequest, context: Ctx
+    ) -> ledger_pb2.Discrepancy:
+        reconciler, _ = self._recon()
+        if not request.discrepancy_id:
+            raise InvalidArgument("discrepancy_id: required")
+        resolved = await reconciler.resolve(
+            request.discrepancy_id,
+            request.resolution,
+            request.reason,
+            current_caller() or "unknown",
+        )
+        return discrepancy_to_proto(resolved)

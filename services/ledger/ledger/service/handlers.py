@@ -3,60 +3,43 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 
 from opentelemetry import trace
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from payplane.checkout.v1 import events_pb2 as checkout_events
 from payplane.events import Inbox
 from payplane.events.v1 import envelope_pb2
 from payplane.grpckit.errors import InvalidArgument, NotFound
 
-from ..adapters.journal import Journal, StoredEntry
+from ..adapters.journal import Journal, StatementRow, StoredEntry
+from ..adapters.tables import entries as entries_table
+from ..domain.accounts import is_known
+from ..domain.chain import ChainBreak, canonical, entry_hash, verify_chain
 from ..domain.entries import JournalEntry
-from ..domain.rules import Settlement, payment_refunded, payment_succeeded
+from ..domain.money import parse_rate
+from .ingestion import entries_for
 
-__all__ = ["CONSUMER", "Ledger"]
+__all__ = ["CONSUMER", "Ledger", "Statement"]
 
 log = logging.getLogger("ledger")
 _tracer = trace.get_tracer("ledger")
 CONSUMER = "ledger-checkout"
 
 
-def _settlement(s: checkout_events.Settlement) -> Settlement:
-    return Settlement(
-        balance_transaction_id=s.balance_transaction_id,
-        currency=s.gross.currency,
-        gross=s.gross.amount_minor,
-        fee=s.fee.amount_minor,
-        net=s.net.amount_minor,
-    )
-
-
-def entry_for(envelope: envelope_pb2.Envelope) -> JournalEntry | None:
-    """The entry an event makes, or None for facts that move no money."""
-    if envelope.type == "payment.succeeded":
-        paid = checkout_events.PaymentSucceeded.FromString(envelope.payload)
-        if not paid.HasField("settlement"):
-            raise ValueError(f"{envelope.event_id}: payment.succeeded without its settlement")
-        return payment_succeeded(
-            envelope.event_id,
-            paid.payment_id,
-            _settlement(paid.settlement),
-            {"charge": paid.stripe_charge_id, "payment_intent": paid.stripe_payment_intent_id},
-        )
-    if envelope.type == "payment.refunded":
-        refunded = checkout_events.PaymentRefunded.FromString(envelope.payload)
-        if not refunded.HasField("settlement"):
-            raise ValueError(f"{envelope.event_id}: payment.refunded without its settlement")
-        return payment_refunded(
-            envelope.event_id,
-            refunded.payment_id,
-            refunded.refund_id,
-            _settlement(refunded.settlement),
-            {"charge": refunded.stripe_charge_id, "stripe_refund": refunded.stripe_refund_id},
-        )
-    return None
+@dataclass(frozen=True)
+class Statement:
+    account: str
+    currency: str
+    opening: int
+    closing: int
+    debits: int
+    credits: int
+    lines: list[tuple[StatementRow, int]]  # (line, running balance after it)
+    next_token: str
 
 
 class Ledger:
@@ -64,36 +47,109 @@ class Ledger:
         self.sessions = sessions
         self.inbox = inbox
 
-    async def handle_event(self, envelope: envelope_pb2.Envelope) -> str | None:
-        """Book the event's entry once: the inbox claim and the entry commit together."""
-        entry = entry_for(envelope)
+    # -- ingestion ---------------------------------------------------------------------------
+    async def handle_event(
+        self, envelope: envelope_pb2.Envelope, consumer: str = CONSUMER
+    ) -> str | None:
+        """Book the event's entries once: the inbox claim and the entries commit together."""
+        made = await entries_for(envelope, self)
         with _tracer.start_as_current_span(
             "ledger.post", attributes={"ledger.source_event_id": envelope.event_id}
         ) as span:
-            entry_id = await self._post(envelope, entry)
+            entry_id = await self._post(envelope, made, consumer)
             span.set_attribute("ledger.entry_id", entry_id or "")
         return entry_id
 
     async def _post(
-        self, envelope: envelope_pb2.Envelope, entry: JournalEntry | None
+        self, envelope: envelope_pb2.Envelope, made: list[JournalEntry], consumer: str
     ) -> str | None:
         async with self.sessions.begin() as session:
-            if not await self.inbox.claim(session, CONSUMER, envelope.event_id):
+            if not await self.inbox.claim(session, consumer, envelope.event_id):
                 return None  # already applied (a redelivery or a duplicate)
-            if entry is None:
+            if not made:
                 return None
-            journal = Journal(session)
-            if await journal.exists(entry.source_event_id):
-                return None
-            entry_id = await journal.append(entry)
-        log.info("posted %s for %s %s", entry_id, envelope.type, envelope.subject_id)
-        return entry_id
+            ids = await Journal(session).append_many(made)
+        first = next((i for i in ids if i), None)
+        if first is None:
+            log.info(
+                "%s %s: already booked (by healing or earlier)", envelope.type, envelope.event_id
+            )
+        else:
+            log.info("posted %s for %s %s", first, envelope.type, envelope.subject_id)
+        return first
 
-    async def balance(self, account: str, currency: str) -> tuple[int, int]:
+    async def post(self, entry: JournalEntry) -> str | None:
+        """Book an entry directly (adjustments, tools); None if its source is already booked."""
+        async with self.sessions.begin() as session:
+            return await Journal(session).append(entry)
+
+    async def charge_rate(self, payment_id: str) -> Decimal | None:
+        """The exchange rate a payment's charge was booked at (None: not converted/unknown)."""
+        async with self.sessions() as session:
+            stmt = select(entries_table.c.refs).where(
+                entries_table.c.source_id == payment_id,
+                entries_table.c.source_type == "checkout.payment.succeeded",
+            )
+            row = (await session.execute(stmt)).first()
+        if row is None:
+            return None
+        return parse_rate(dict(row.refs or {}).get("exchange_rate"))
+
+    # -- reading -----------------------------------------------------------------------------
+    async def balance(
+        self, account: str, currency: str, *, at: datetime | None = None, seq: int | None = None
+    ) -> tuple[int, int]:
         if not account or not currency:
             raise InvalidArgument("account and currency are required")
         async with self.sessions() as session:
-            return await Journal(session).balance(account, currency.lower())
+            journal = Journal(session)
+            if at is None and seq is None:
+                return await journal.balance(account, currency.lower())
+            return await journal.balance_as_of(account, currency.lower(), at=at, seq=seq)
+
+    async def statement(
+        self,
+        account: str,
+        currency: str,
+        *,
+        since: datetime | None,
+        until: datetime | None,
+        page_size: int,
+        page_token: str,
+    ) -> Statement:
+        if not is_known(account):
+            raise InvalidArgument(f"account: {account!r} is not in the chart of accounts")
+        if not currency:
+            raise InvalidArgument("currency: required")
+        currency = currency.lower()
+        size = min(max(page_size or 100, 1), 1000)
+        after, running = 0, None
+        if page_token:
+            try:
+                a, r = page_token.split(":")
+                after, running = int(a), int(r)
+            except ValueError:
+                raise InvalidArgument("page.page_token: not a token this service issued") from None
+        async with self.sessions() as session:
+            journal = Journal(session)
+            opening = 0
+            if since is not None:
+                opening, _ = await journal.balance_as_of(account, currency, at=since, before=True)
+            debits, credits = await journal.period_totals(
+                account, currency, since=since, until=until
+            )
+            rows, more = await journal.statement(
+                account, currency, since=since, until=until, after_seq=after, size=size
+            )
+        balance = opening if running is None else running
+        lines = []
+        for row in rows:
+            balance += row.amount
+            lines.append((row, balance))
+        token = f"{rows[-1].seq}:{balance}" if more and rows else ""
+        return Statement(
+            account, currency, opening, opening + debits + credits, debits, credits, lines, token
+        )
 
     async def entry(self, entry_id: str) -> StoredEntry:
         async with self.sessions() as session:
@@ -117,3 +173,49 @@ class Ledger:
                 account=account, source_id=source_id, size=size, after_seq=after
             )
         return items, str(items[-1].seq) if more and items else ""
+
+    # -- integrity ---------------------------------------------------------------------------
+    async def verify(self) -> list[ChainBreak]:
+        """Recompute the chain from stored entries; also check each entry balances and the
+        running balances equal the postings. Every problem found (empty: intact)."""
+        problems: list[ChainBreak] = []
+        async with self.sessions() as session:
+            journal = Journal(session)
+            last_seq, last_hash = 0, ""
+            rows: list[tuple[int, str, str, bytes]] = []
+            async for batch in journal.iter_chain():
+                for stored in batch:
+                    body = canonical(
+                        stored.entry,
+                        seq=stored.seq,
+                        entry_id=stored.id,
+                        created_at=stored.created_at,
+                    )
+                    rows.append((stored.seq, stored.prev_hash, stored.hash, body))
+                    totals: dict[str, int] = {}
+                    for p in stored.entry.postings:
+                        totals[p.currency] = totals.get(p.currency, 0) + p.amount
+                    if any(totals.values()) or not stored.entry.postings:
+                        problems.append(ChainBreak(stored.seq, f"entry does not balance: {totals}"))
+                    last_seq, last_hash = stored.seq, stored.hash
+            problems.extend(verify_chain(rows))
+            head_seq, head_hash = await journal.head()
+            if (head_seq, head_hash) != (last_seq, last_hash or head_hash) or (
+                last_seq and head_hash != last_hash
+            ):
+                problems.append(ChainBreak(head_seq, "chain head does not match the last entry"))
+            stored_balances = await journal.stored_balances()
+            from_postings = await journal.totals()
+            for key in sorted(set(stored_balances) | set(from_postings)):
+                if stored_balances.get(key, 0) != from_postings.get(key, 0):
+                    problems.append(
+                        ChainBreak(0, f"balance {key} is {stored_balances.get(key, 0)} but its "
+                                      f"postings sum to {from_postings.get(key, 0)}")
+                    )  # fmt: skip
+        return problems
+
+
+def recompute_hash(stored: StoredEntry) -> str:
+    """The hash a stored entry should carry (for tools and tests)."""
+    body = canonical(stored.entry, seq=stored.seq, entry_id=stored.id, created_at=stored.created_at)
+    return entry_hash(stored.prev_hash, body)

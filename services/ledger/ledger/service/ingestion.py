@@ -1,0 +1,132 @@
+"""The one contract by which every service's events reach the books.
+
+A producing service publishes `payplane.events.v1.Envelope`s on its own JetStream stream
+(`checkout.>` on CHECKOUT; billing and payouts will use BILLING and PAYOUTS). An event that
+moves money carries a `Settlement` taken from Stripe's balance transaction (id, gross, fee,
+net in the settlement currency, exchange rate), so the ledger books exactly what Stripe
+moved and can prove it later. The ledger registers, per stream, the subjects it follows and
+one translator per event type; a translator turns an envelope into journal entries (pure
+rules from domain.rules) and may ask the books a question through `Lookup` (the rate a
+refunded charge was booked at). An entry is idempotent by its source event id, and a
+booking of a balance transaction is unique by the transaction's id, so an event and
+reconciliation's healing can never book the same money twice.
+
+Adding a producer = one `Source` in `SOURCES` (stream, subjects, translators) and its
+posting rules; nothing else in the ledger changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from payplane.checkout.v1 import events_pb2 as checkout_events
+from payplane.events.v1 import envelope_pb2
+
+from ..domain.entries import JournalEntry
+from ..domain.money import parse_rate
+from ..domain.rules import Settlement, dispute_movement, payment_refunded, payment_succeeded
+
+__all__ = ["SOURCES", "Lookup", "Source", "Translator", "entries_for"]
+
+
+class Lookup(Protocol):
+    async def charge_rate(self, payment_id: str) -> Decimal | None: ...
+
+
+Translator = Callable[[envelope_pb2.Envelope, Lookup], Awaitable[list[JournalEntry]]]
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str  # the producing service
+    stream: str
+    stream_subjects: tuple[str, ...]
+    # durable consumer name -> filter subject (one durable per filter, never renamed)
+    consumers: Mapping[str, str]
+    translators: Mapping[str, Translator]
+
+
+def _settlement(s: checkout_events.Settlement) -> Settlement:
+    return Settlement(
+        balance_transaction_id=s.balance_transaction_id,
+        currency=s.gross.currency,
+        gross=s.gross.amount_minor,
+        fee=s.fee.amount_minor,
+        net=s.net.amount_minor,
+        exchange_rate=parse_rate(s.exchange_rate),
+    )
+
+
+async def _payment_succeeded(envelope: envelope_pb2.Envelope, _: Lookup) -> list[JournalEntry]:
+    paid = checkout_events.PaymentSucceeded.FromString(envelope.payload)
+    if not paid.HasField("settlement"):
+        raise ValueError(f"{envelope.event_id}: payment.succeeded without its settlement")
+    refs = {"charge": paid.stripe_charge_id, "payment_intent": paid.stripe_payment_intent_id}
+    return [
+        payment_succeeded(envelope.event_id, paid.payment_id, _settlement(paid.settlement), refs)
+    ]
+
+
+async def _payment_refunded(envelope: envelope_pb2.Envelope, books: Lookup) -> list[JournalEntry]:
+    refunded = checkout_events.PaymentRefunded.FromString(envelope.payload)
+    if not refunded.HasField("settlement"):
+        raise ValueError(f"{envelope.event_id}: payment.refunded without its settlement")
+    s = _settlement(refunded.settlement)
+    rate = await books.charge_rate(refunded.payment_id) if s.exchange_rate is not None else None
+    return [
+        payment_refunded(
+            envelope.event_id,
+            refunded.payment_id,
+            refunded.refund_id,
+            s,
+            {"charge": refunded.stripe_charge_id, "stripe_refund": refunded.stripe_refund_id},
+            presentment=(refunded.amount.amount_minor, refunded.amount.currency),
+            charge_rate=rate,
+        )
+    ]
+
+
+async def _dispute(envelope: envelope_pb2.Envelope, _: Lookup) -> list[JournalEntry]:
+    """funds_withdrawn / funds_reinstated move money; opened and closed do not."""
+    update = checkout_events.DisputeUpdated.FromString(envelope.payload)
+    if not update.HasField("settlement") or not update.settlement.balance_transaction_id:
+        return []
+    refs = {"charge": update.stripe_charge_id, "payment": update.payment_id}
+    return [
+        dispute_movement(
+            envelope.event_id,
+            f"checkout.{envelope.type}",
+            update.dispute_id,
+            _settlement(update.settlement),
+            {k: v for k, v in refs.items() if v},
+        )
+    ]
+
+
+CHECKOUT = Source(
+    name="checkout",
+    stream="CHECKOUT",
+    stream_subjects=("checkout.>",),
+    consumers={
+        "ledger-checkout": "checkout.payment.>",
+        "ledger-checkout-disputes": "checkout.dispute.>",
+    },
+    translators={
+        "payment.succeeded": _payment_succeeded,
+        "payment.refunded": _payment_refunded,
+        "dispute.funds_withdrawn": _dispute,
+        "dispute.funds_reinstated": _dispute,
+    },
+)
+SOURCES: tuple[Source, ...] = (CHECKOUT,)
+_BY_NAME = {s.name: s for s in SOURCES}
+
+
+async def entries_for(envelope: envelope_pb2.Envelope, books: Lookup) -> list[JournalEntry]:
+    """The entries an event makes; [] for facts that move no money (or unknown types)."""
+    source = _BY_NAME.get(envelope.source) or CHECKOUT
+    translate = source.translators.get(envelope.type)
+    return [] if translate is None else await translate(envelope, books)
