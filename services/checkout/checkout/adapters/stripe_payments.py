@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from payplane.stripe_gateway import CardDeclined, Gateway, Lane, StripeUnavailable
+from payplane.stripe_gateway import CardDeclined, Gateway, GatewayError, Lane, StripeUnavailable
 
 from ..domain.errors import StripeUnreachable
 from ..domain.payment import Decline, NextAction, Payment, RadarOutcome, Settlement
@@ -266,21 +266,34 @@ class StripePayments:
                 lane=Lane.INTERACTIVE,
             )
         except CardDeclined as exc:
-            return IntentOutcome(
-                intent_id=exc.payment_intent_id or "",
-                status="requires_payment_method",
-                charge_id=exc.charge_id or "",
-                decline=Decline(
-                    code=exc.code or "card_declined",
-                    decline_code=exc.decline_code or "",
-                    message=str(exc),
-                ),
-            )
+            return await self._declined(exc, exc.payment_intent_id or "")
         except StripeUnavailable as exc:
             raise StripeUnreachable(
                 "Stripe did not answer; retry with the same idempotency key"
             ) from exc
         return outcome_from_intent(intent)
+
+    async def _declined(self, exc: CardDeclined, intent_id: str) -> IntentOutcome:
+        """A decline, with Radar's outcome of the failed charge (one read) when available."""
+        declined = IntentOutcome(
+            intent_id=intent_id,
+            status="requires_payment_method",
+            charge_id=exc.charge_id or "",
+            decline=Decline(
+                code=exc.code or "card_declined",
+                decline_code=exc.decline_code or "",
+                message=str(exc),
+            ),
+        )
+        if not intent_id:
+            return declined
+        try:
+            fresh = await self.retrieve_intent(intent_id)
+        except (StripeUnreachable, GatewayError):
+            return declined
+        if fresh.status != "requires_payment_method" or fresh.decline is None:
+            return declined
+        return fresh
 
     async def confirm(
         self,
@@ -311,16 +324,7 @@ class StripePayments:
                 lane=Lane.INTERACTIVE,
             )
         except CardDeclined as exc:
-            return IntentOutcome(
-                intent_id=intent_id,
-                status="requires_payment_method",
-                charge_id=exc.charge_id or "",
-                decline=Decline(
-                    code=exc.code or "card_declined",
-                    decline_code=exc.decline_code or "",
-                    message=str(exc),
-                ),
-            )
+            return await self._declined(exc, intent_id)
         except StripeUnavailable as exc:
             raise StripeUnreachable(
                 "Stripe did not answer; retry with the same idempotency key"

@@ -12,6 +12,7 @@ from payplane.stripe_gateway import GatewayError, deterministic_key
 
 from ..adapters.cases import AuditRow, CaseRepository, CustomerStats
 from ..adapters.fraud_store import DecisionStore, StoredDecision
+from ..adapters.repository import PaymentRepository
 from ..domain.errors import InvalidReview, ReviewNotAllowed, ReviewNotFound
 from ..domain.payment import Payment, Status
 from ..domain.reviews import SYSTEM, Review, ReviewStatus
@@ -67,7 +68,8 @@ class ReviewDesk:
             review = await cases.get_review(review_id)
             if review is None:
                 raise ReviewNotFound(f"review {review_id} not found")
-            payment = await self.checkout.get_payment(review.payment_id)
+            payment = await PaymentRepository(session).get(review.payment_id)
+            assert payment is not None
             decisions = await DecisionStore(session).for_payment(payment.id)
             customer = await cases.customer_stats(payment.customer_ref, payment.currency)
             audit = await cases.audit_trail(review.id)
