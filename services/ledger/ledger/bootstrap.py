@@ -57,6 +57,7 @@ class LedgerApp:
     gateway: StripeGateway | None = None
     reconciler: Reconciler | None = None
     importer: Importer | None = None
+    queries: Queries | None = None
 
     async def stop(self, grace_s: float = 10.0) -> None:
         await drain(self.server, grace_s)
@@ -141,7 +142,7 @@ async def start(settings: LedgerSettings) -> LedgerApp:
     )
     app = LedgerApp(
         settings, engine, nc, ledger, server, port, consumers[0], consumers,
-        gateway=gateway, reconciler=reconciler, importer=importer,
+        gateway=gateway, reconciler=reconciler, importer=importer, queries=queries,
     )  # fmt: skip
     app.tasks = [asyncio.create_task(c.run(), name=f"ledger-{c.durable}") for c in consumers]
     if reconciler is not None and settings.reconcile_interval_s > 0:

@@ -234,7 +234,7 @@ def unsettlement(
             Posting("stripe_pending", net, currency),
             Posting("stripe_available", -net, currency),
         ),
-        refs=refs,
+        refs={**refs, "balance_transaction": bt_id},
         link=StripeLink(bt_id, "adjustment", settled=-net),
     )
 

@@ -537,6 +537,24 @@ class Reconciler:
         )  # fmt: skip
         async with self.sessions() as session:
             rows = (await session.execute(stmt)).all()
+            # A booking already reversed (by a human's decision) nets to nothing: not missing.
+            ids = [r.bt_id for r in rows]
+            net_stmt = (
+                select(
+                    entries.c.bt_id,
+                    func.sum(func.coalesce(entries.c.bt_gross, 0)).label("g"),
+                    func.sum(func.coalesce(entries.c.bt_fee, 0)).label("f"),
+                    func.sum(func.coalesce(entries.c.bt_settled, 0)).label("st"),
+                )
+                .where(entries.c.bt_id.in_(ids))
+                .group_by(entries.c.bt_id)
+            )
+            open_ids = {
+                r.bt_id
+                for r in (await session.execute(net_stmt)).all()
+                if (r.g, r.f, r.st) != (0, 0, 0)
+            }
+        rows = [r for r in rows if r.bt_id in open_ids]
         return [
             Finding(
                 "missing_in_stripe",
