@@ -72,6 +72,7 @@ class CheckoutPlatform:
     emulator: EmulatorHandle
     nats: NatsServer
     app: CheckoutApp
+    webhook_endpoint_id: str = ""
     channels: list[grpc.aio.Channel] = field(default_factory=list)
 
     def _channel(self, caller: str) -> grpc.aio.Channel:
@@ -147,6 +148,11 @@ class CheckoutPlatform:
             await nc.close()
         return out
 
+    def webhook_deliveries(self) -> list[dict[str, Any]]:
+        path = f"/_emulator/webhook_endpoints/{self.webhook_endpoint_id}/deliveries"
+        data: list[dict[str, Any]] = self.emulator.control.call("GET", path)["data"]
+        return data
+
     async def close(self) -> None:
         for ch in self.channels:
             await ch.close(grace=None)
@@ -194,7 +200,7 @@ async def running_checkout(
     }
     settings.update(overrides)
     app = await start_checkout(CheckoutSettings(**settings))
-    platform = CheckoutPlatform(emulator, nats_server, app)
+    platform = CheckoutPlatform(emulator, nats_server, app, str(endpoint.id))
     try:
         yield platform
     finally:

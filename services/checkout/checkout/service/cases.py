@@ -128,7 +128,7 @@ class Cases:
         async with self.sessions() as session:
             if await CaseRepository(session).efw_seen(efw_id):
                 return
-        efw = await self.checkout.stripe._call(
+        raw = await self.checkout.stripe._call(
             "radar.early_fraud_warnings.retrieve",
             lambda client, options: client.v1.radar.early_fraud_warnings.retrieve_async(
                 efw_id, options=options
@@ -136,6 +136,7 @@ class Cases:
             None,
             Lane.BACKGROUND,
         )
+        efw: dict[str, Any] = raw.to_dict() if hasattr(raw, "to_dict") else dict(raw)
         charge = efw.get("charge")
         charge_id = charge if isinstance(charge, str) else str(charge.get("id"))
         intent = efw.get("payment_intent")
