@@ -138,7 +138,7 @@ class Cases:
         )
         efw: dict[str, Any] = raw.to_dict() if hasattr(raw, "to_dict") else dict(raw)
         charge = efw.get("charge")
-        charge_id = charge if isinstance(charge, str) else str(charge.get("id"))
+        charge_id = charge if isinstance(charge, str) else str((charge or {}).get("id") or "")
         intent = efw.get("payment_intent")
         intent_id = intent if isinstance(intent, str) else str((intent or {}).get("id") or "")
         payment = await self._payment(charge_id, intent_id)
