@@ -9,6 +9,7 @@ of statements (bulk inserts, one balance update per account and currency).
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
@@ -23,7 +24,9 @@ from ..domain.chain import GENESIS, canonical, entry_hash
 from ..domain.entries import JournalEntry, Posting, StripeLink
 from .tables import balances, bt_bookings, chain_head, entries, postings
 
-__all__ = ["Journal", "StatementRow", "StoredEntry"]
+__all__ = ["COPY_THRESHOLD", "Journal", "StatementRow", "StoredEntry"]
+
+COPY_THRESHOLD = 50  # entries in one append from which PostgreSQL gets a COPY
 
 
 @dataclass(frozen=True)
@@ -80,8 +83,14 @@ class Journal:
         s = self.session
         at = now or datetime.now(UTC)
         # Take the chain head's lock before reading anything the decision depends on.
-        await s.execute(update(chain_head).where(chain_head.c.id == 1).values(seq=chain_head.c.seq))
-        head = (await s.execute(select(chain_head.c.seq, chain_head.c.hash))).first()
+        head = (
+            await s.execute(
+                update(chain_head)
+                .where(chain_head.c.id == 1)
+                .values(seq=chain_head.c.seq)
+                .returning(chain_head.c.seq, chain_head.c.hash)
+            )
+        ).first()
         seq, prev = (int(head.seq), str(head.hash)) if head else (0, GENESIS)
         if head is None:
             await s.execute(insert(chain_head).values(id=1, seq=0, hash=GENESIS))
@@ -143,14 +152,45 @@ class Journal:
             ids.append(entry_id)
         if not rows:
             return ids
-        await s.execute(insert(entries), rows)
-        await s.execute(insert(postings), legs)
-        if bookings:
-            await s.execute(insert(bt_bookings), bookings)
+        if len(rows) >= COPY_THRESHOLD and s.get_bind().dialect.name == "postgresql":
+            await self._copy(rows, legs, bookings)
+        else:
+            await s.execute(insert(entries), rows)
+            await s.execute(insert(postings), legs)
+            if bookings:
+                await s.execute(insert(bt_bookings), bookings)
         for (account, currency), (amount, count) in deltas.items():
             await self._bump(account, currency, amount, count)
         await s.execute(update(chain_head).where(chain_head.c.id == 1).values(seq=seq, hash=prev))
         return ids
+
+    async def _copy(
+        self,
+        rows: list[dict[str, Any]],
+        legs: list[dict[str, Any]],
+        bookings: list[dict[str, Any]],
+    ) -> None:
+        """PostgreSQL's COPY for big batches: the rows go over the wire in binary, without
+        per-row statement parameters (several times faster than a multi-row INSERT)."""
+        conn = await self.session.connection()
+        raw = (await conn.get_raw_connection()).driver_connection
+        assert raw is not None
+        entry_cols = [c.name for c in entries.columns]
+        records = [
+            tuple(json.dumps(r["refs"]) if c == "refs" else r[c] for c in entry_cols) for r in rows
+        ]
+        await raw.copy_records_to_table("journal_entries", records=records, columns=entry_cols)
+        await raw.copy_records_to_table(
+            "postings",
+            records=[(x["entry_seq"], x["account"], x["currency"], x["amount"]) for x in legs],
+            columns=["entry_seq", "account", "currency", "amount"],
+        )
+        if bookings:
+            await raw.copy_records_to_table(
+                "bt_bookings",
+                records=[(b["bt_id"], b["entry_seq"]) for b in bookings],
+                columns=["bt_id", "entry_seq"],
+            )
 
     async def _existing(self, event_ids: list[str]) -> set[str]:
         found: set[str] = set()
@@ -162,6 +202,8 @@ class Journal:
 
     async def _booked(self, bt_ids: list[str]) -> set[str]:
         found: set[str] = set()
+        if not bt_ids:
+            return found
         for i in range(0, len(bt_ids), 500):
             chunk = bt_ids[i : i + 500]
             stmt = select(bt_bookings.c.bt_id).where(bt_bookings.c.bt_id.in_(chunk))
