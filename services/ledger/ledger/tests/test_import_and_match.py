@@ -160,3 +160,28 @@ async def test_matcher_pricing_model_and_rates(sessions: async_sessionmaker[Asyn
     ]  # fmt: skip
     assert all(f.certain and f.fix is not None for f in findings if f.kind == "missing_in_ledger")
     assert len(got) == 6
+
+
+async def test_continuous_mode_runs_on_its_interval_and_survives_a_failed_run() -> None:
+    import asyncio
+
+    from ledger.bootstrap import _continuous
+
+    runs: list[str] = []
+
+    class FlakyReconciler:
+        async def run(self, *, mode: str) -> str:
+            runs.append(mode)
+            if len(runs) == 1:
+                raise RuntimeError("Stripe was down")
+            return "rr_x"
+
+    task = asyncio.create_task(_continuous(FlakyReconciler(), 0.01))  # type: ignore[arg-type]
+    try:
+        for _ in range(200):  # bounded: at most ~2 s
+            if len(runs) >= 3:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+    assert runs[:3] == ["continuous"] * 3
