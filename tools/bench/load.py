@@ -25,6 +25,9 @@ __all__ = [
 API_KEY = "sk_test_bench"
 CLIENTS = ("aiohttp", "httpx")
 MAX_IN_FLIGHT = 200  # connection pools sized so that every in-flight request has a socket
+# Per call. localstripe serves one call at a time, ~0.3 s each at 1,500 PIs: 200 queued
+# calls wait a minute, and the SDK's 80 s default would turn that queue into errors.
+REQUEST_TIMEOUT_S = 180.0
 
 
 class BadResult(Exception):
@@ -93,17 +96,17 @@ def make_client(base_url: str, kind: str) -> SdkClient:
 
         connector = aiohttp.TCPConnector(limit=MAX_IN_FLIGHT, limit_per_host=MAX_IN_FLIGHT)
         http_client = stripe.AIOHTTPClient(
-            timeout=aiohttp.ClientTimeout(total=60), connector=connector
+            timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S), connector=connector
         )
     elif kind == "httpx":
         import httpx
 
-        http_client = stripe.HTTPXClient(timeout=60)
+        http_client = stripe.HTTPXClient(timeout=REQUEST_TIMEOUT_S)
         # The SDK builds its AsyncClient with httpx's default pool (100 connections).
         limits = httpx.Limits(
             max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT
         )
-        http_client._client_async = httpx.AsyncClient(limits=limits)
+        http_client._client_async = httpx.AsyncClient(limits=limits, timeout=REQUEST_TIMEOUT_S)
     else:
         raise ValueError(f"unknown HTTP client {kind!r}")
     client = stripe.StripeClient(
