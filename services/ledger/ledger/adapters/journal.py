@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..domain.chain import GENESIS, canonical, entry_hash
@@ -159,8 +161,7 @@ class Journal:
             await s.execute(insert(postings), legs)
             if bookings:
                 await s.execute(insert(bt_bookings), bookings)
-        for (account, currency), (amount, count) in deltas.items():
-            await self._bump(account, currency, amount, count)
+        await self._bump_all(deltas)
         await s.execute(update(chain_head).where(chain_head.c.id == 1).values(seq=seq, hash=prev))
         return ids
 
@@ -192,7 +193,23 @@ class Journal:
                 columns=["bt_id", "entry_seq"],
             )
 
+    async def _pg_any(self, sql: str, values: list[str]) -> set[str] | None:
+        """`... = ANY($1)` with one array parameter on PostgreSQL (None elsewhere): a big
+        IN list costs a bind parameter per value."""
+        if self.session.get_bind().dialect.name != "postgresql" or len(values) < COPY_THRESHOLD:
+            return None
+        conn = await self.session.connection()
+        raw = (await conn.get_raw_connection()).driver_connection
+        assert raw is not None
+        return {r[0] for r in await raw.fetch(sql, values)}
+
     async def _existing(self, event_ids: list[str]) -> set[str]:
+        fast = await self._pg_any(
+            "SELECT source_event_id FROM journal_entries WHERE source_event_id = ANY($1::text[])",
+            event_ids,
+        )
+        if fast is not None:
+            return fast
         found: set[str] = set()
         for i in range(0, len(event_ids), 500):
             chunk = event_ids[i : i + 500]
@@ -204,11 +221,40 @@ class Journal:
         found: set[str] = set()
         if not bt_ids:
             return found
+        fast = await self._pg_any(
+            "SELECT bt_id FROM bt_bookings WHERE bt_id = ANY($1::text[])", bt_ids
+        )
+        if fast is not None:
+            return fast
         for i in range(0, len(bt_ids), 500):
             chunk = bt_ids[i : i + 500]
             stmt = select(bt_bookings.c.bt_id).where(bt_bookings.c.bt_id.in_(chunk))
             found.update(r[0] for r in (await self.session.execute(stmt)).all())
         return found
+
+    async def _bump_all(self, deltas: dict[tuple[str, str], list[int]]) -> None:
+        """Every touched (account, currency) in one upsert statement."""
+        dialect = self.session.get_bind().dialect.name
+        if dialect not in ("postgresql", "sqlite"):
+            for (account, currency), (amount, count) in deltas.items():
+                await self._bump(account, currency, amount, count)
+            return
+        make = pg_insert if dialect == "postgresql" else sqlite_insert
+        stmt = make(balances)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[balances.c.account, balances.c.currency],
+            set_={
+                "balance": balances.c.balance + stmt.excluded.balance,
+                "entry_count": balances.c.entry_count + stmt.excluded.entry_count,
+            },
+        )
+        await self.session.execute(
+            stmt,
+            [
+                {"account": a, "currency": c, "balance": amount, "entry_count": count}
+                for (a, c), (amount, count) in sorted(deltas.items())
+            ],
+        )
 
     async def _bump(self, account: str, currency: str, amount: int, count: int) -> None:
         key = and_(balances.c.account == account, balances.c.currency == currency)

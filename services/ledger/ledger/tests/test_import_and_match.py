@@ -176,7 +176,7 @@ async def test_continuous_mode_runs_on_its_interval_and_survives_a_failed_run() 
                 raise RuntimeError("Stripe was down")
             return "rr_x"
 
-    task = asyncio.create_task(_continuous(FlakyReconciler(), 0.01))  # type: ignore[arg-type]
+    task = asyncio.create_task(_continuous(FlakyReconciler(), 0.01))
     try:
         for _ in range(200):  # bounded: at most ~2 s
             if len(runs) >= 3:
