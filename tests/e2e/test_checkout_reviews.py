@@ -75,7 +75,10 @@ async def test_elevated_risk_rejected_is_refunded(cp: CheckoutPlatform) -> None:
     )
     assert [r.reason for r in refunds.data] == ["fraudulent"]
     detail = await cp.review_of(p.id)
-    assert [a.action for a in detail.audit][:2] == ["opened", "rejected"]
+    actions = [a.action for a in detail.audit]
+    # Radar's own review closes when the refund lands; that may be audited before or after ours
+    assert actions[0] == "opened" and actions.count("rejected") == 1
+    assert set(actions) <= {"opened", "rejected", "radar_review_closed"}
 
 
 async def test_a_review_decision_holds_the_authorisation_until_approved(
