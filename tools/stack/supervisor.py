@@ -237,6 +237,8 @@ class Stack:
             WEBHOOK_HOST=HOST,
             CALLER_TOKENS=cfg.caller_tokens,
             LOG_LEVEL=cfg.log_level,
+            # Each service's Stripe budget (requests/s): Stripe's test-mode limit by default.
+            STRIPE_MAX_RPS=os.environ.get("PAYPLANE_STRIPE_MAX_RPS", "25"),
             PYTHONUNBUFFERED="1",
         )
         return env
