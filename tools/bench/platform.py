@@ -175,7 +175,7 @@ async def _run(state: dict[str, Any], payments: int, direct_n: int) -> None:
     finally:
         await ch.close(None)
         await lch.close(None)
-        await http.close_async()
+        await http.close_async()  # type: ignore[no-untyped-call]
 
 
 def main(argv: list[str] | None = None) -> None:
