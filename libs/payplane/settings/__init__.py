@@ -8,6 +8,12 @@ composition root. Nothing reads `os.environ` anywhere else.
 
 from __future__ import annotations
 
-from ._settings import ServiceSettings, SettingsError, load, parse_caller_tokens
+from ._settings import (
+    GrpcServiceSettings,
+    ServiceSettings,
+    SettingsError,
+    load,
+    parse_caller_tokens,
+)
 
-__all__ = ["ServiceSettings", "SettingsError", "load", "parse_caller_tokens"]
+__all__ = ["GrpcServiceSettings", "ServiceSettings", "SettingsError", "load", "parse_caller_tokens"]

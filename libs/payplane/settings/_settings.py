@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ServiceSettings", "SettingsError", "load", "parse_caller_tokens"]
+__all__ = ["GrpcServiceSettings", "ServiceSettings", "SettingsError", "load", "parse_caller_tokens"]
 
 
 class SettingsError(Exception):
@@ -19,6 +19,30 @@ class ServiceSettings(BaseSettings):
 
     service_name: str = "payplane"
     log_level: str = "INFO"
+
+
+class GrpcServiceSettings(ServiceSettings):
+    """What every gRPC service of payplane reads: its database, NATS, its listening address,
+    and who may call it (`CALLER_TOKENS=caller=token,...`). Services override the defaults."""
+
+    database_url: str = "sqlite:///payplane.db"
+    database_schema: str | None = None  # PostgreSQL schema (one per service)
+    nats_url: str = "nats://127.0.0.1:14222"
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = 50051
+    caller_tokens: str = Field(repr=False)
+
+    @field_validator("caller_tokens")
+    @classmethod
+    def _tokens(cls, value: str) -> str:
+        if not parse_caller_tokens(value):
+            raise ValueError("at least one caller=token pair is required")
+        return value
+
+    @property
+    def tokens(self) -> dict[str, str]:
+        """{token: caller}"""
+        return parse_caller_tokens(self.caller_tokens)
 
 
 S = TypeVar("S", bound=BaseSettings)

@@ -4,30 +4,26 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from payplane.settings import ServiceSettings, parse_caller_tokens
+from payplane.settings import GrpcServiceSettings
 
 __all__ = ["CheckoutSettings"]
 
 
-class CheckoutSettings(ServiceSettings):
+class CheckoutSettings(GrpcServiceSettings):
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
 
     service_name: str = "checkout"
     database_url: str = "sqlite:///.run/checkout.db"
-    database_schema: str | None = None  # PostgreSQL schema (one per service)
-    nats_url: str = "nats://127.0.0.1:14222"
     stripe_api_key: str = Field(repr=False)
     stripe_api_base: str | None = None  # the emulator's URL; unset = api.stripe.com
     stripe_max_rps: float = 25.0
     stripe_webhook_secrets: str = Field(default="", repr=False)  # comma-separated whsec_...
-    grpc_host: str = "127.0.0.1"
     grpc_port: int = 50051
     webhook_host: str = "127.0.0.1"
     webhook_port: int = 8101
-    caller_tokens: str = Field(repr=False)  # caller=token,... (who may call this service)
     # Fraud: the live model (empty = the shipped fraud/default_model.json) and an optional
     # shadow candidate evaluated beside it, recorded and never enforced.
     fraud_model_path: str = ""
@@ -41,17 +37,6 @@ class CheckoutSettings(ServiceSettings):
     review_default_on_expiry: Literal["reject", "approve"] = "reject"
     # Early fraud warnings: refund actionable ones up to this amount (minor units) at once.
     efw_auto_refund_max_minor: int = Field(default=10_000, ge=0)
-
-    @field_validator("caller_tokens")
-    @classmethod
-    def _tokens(cls, value: str) -> str:
-        if not parse_caller_tokens(value):
-            raise ValueError("at least one caller=token pair is required")
-        return value
-
-    @property
-    def tokens(self) -> dict[str, str]:
-        return parse_caller_tokens(self.caller_tokens)
 
     @property
     def webhook_secrets(self) -> list[str]:

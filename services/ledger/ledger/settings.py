@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from payplane.settings import ServiceSettings, parse_caller_tokens
+from payplane.settings import GrpcServiceSettings
 
 from .domain.discrepancies import CERTAIN, KINDS, HealingPolicy
 from .domain.pricing import PricingModel
@@ -13,16 +13,12 @@ from .domain.pricing import PricingModel
 __all__ = ["LedgerSettings"]
 
 
-class LedgerSettings(ServiceSettings):
+class LedgerSettings(GrpcServiceSettings):
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
 
     service_name: str = "ledger"
     database_url: str = "sqlite:///.run/ledger.db"
-    database_schema: str | None = None
-    nats_url: str = "nats://127.0.0.1:14222"
-    grpc_host: str = "127.0.0.1"
     grpc_port: int = 50054
-    caller_tokens: str = Field(repr=False)
     # Stripe (read-only, a restricted key: balance, payouts, charges, refunds, disputes).
     # Unset: the ledger books events but neither imports nor reconciles.
     stripe_api_key: str | None = Field(default=None, repr=False)
@@ -42,13 +38,6 @@ class LedgerSettings(ServiceSettings):
     heal_kinds: str = ",".join(sorted(CERTAIN))
     heal_max_amount: int = 500_000
 
-    @field_validator("caller_tokens")
-    @classmethod
-    def _tokens(cls, value: str) -> str:
-        if not parse_caller_tokens(value):
-            raise ValueError("at least one caller=token pair is required")
-        return value
-
     @field_validator("heal_kinds")
     @classmethod
     def _kinds(cls, value: str) -> str:
@@ -56,10 +45,6 @@ class LedgerSettings(ServiceSettings):
         if unknown:
             raise ValueError(f"unknown discrepancy kinds: {sorted(unknown)}")
         return value
-
-    @property
-    def tokens(self) -> dict[str, str]:
-        return parse_caller_tokens(self.caller_tokens)
 
     @property
     def pricing(self) -> PricingModel:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic_settings import SettingsConfigDict
 
-from payplane.settings import ServiceSettings, SettingsError, load
+from payplane.settings import GrpcServiceSettings, ServiceSettings, SettingsError, load
 
 
 class _Demo(ServiceSettings):
@@ -26,3 +26,14 @@ def test_missing_and_malformed_variables_are_named(monkeypatch: pytest.MonkeyPat
     with pytest.raises(SettingsError) as err:
         load(_Demo)
     assert "DEMO_DATABASE_URL" in str(err.value) and "DEMO_PORT" in str(err.value)
+
+
+def test_caller_tokens_map_tokens_to_callers_and_refuse_junk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CALLER_TOKENS", "storefront=tok-a, admin=tok-b")
+    assert load(GrpcServiceSettings).tokens == {"tok-a": "storefront", "tok-b": "admin"}
+    monkeypatch.setenv("CALLER_TOKENS", "storefront")
+    with pytest.raises(SettingsError) as err:
+        load(GrpcServiceSettings)
+    assert "CALLER_TOKENS" in str(err.value) and "tok" not in str(err.value)
