@@ -33,7 +33,7 @@ def test_caller_tokens_map_tokens_to_callers_and_refuse_junk(
 ) -> None:
     monkeypatch.setenv("CALLER_TOKENS", "storefront=tok-a, admin=tok-b")
     assert load(GrpcServiceSettings).tokens == {"tok-a": "storefront", "tok-b": "admin"}
-    monkeypatch.setenv("CALLER_TOKENS", "storefront")
+    monkeypatch.setenv("CALLER_TOKENS", "storefront=s3cret-value,admin")
     with pytest.raises(SettingsError) as err:
         load(GrpcServiceSettings)
-    assert "CALLER_TOKENS" in str(err.value) and "tok" not in str(err.value)
+    assert "CALLER_TOKENS" in str(err.value) and "s3cret" not in str(err.value)
