@@ -60,9 +60,9 @@ class Store:
         self._lists: dict[tuple[str, str], list[int]] = {}
         self._index: dict[tuple[str, str, str, str], list[int]] = {}
         self._meta: dict[str, str] = {}
+        self._pending: dict[str, tuple[Any, ...] | None] = {}
         if getattr(self, "_db", None) is not None:
             assert self._db is not None
-            self._pending = {}
             self._db.execute("DELETE FROM objects")
             self._db.execute("DELETE FROM meta")
 
@@ -85,7 +85,7 @@ class Store:
             packed = self._pack(self._slot(kind, orjson.loads(raw), raw), raw)
             self._insert_raw(obj_id, account, kind, packed, orjson.loads(idx), blob)
         self._db = db
-        self._pending: dict[str, tuple[Any, ...] | None] = {}
+        self._pending = {}
 
     @property
     def persistent(self) -> bool:
