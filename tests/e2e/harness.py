@@ -14,10 +14,12 @@ from typing import Any, TypeVar
 import grpc
 import stripe
 
+from checkout.bootstrap import STRIPE_PERMISSIONS as CHECKOUT_PERMISSIONS
 from checkout.bootstrap import CheckoutApp
 from checkout.bootstrap import start as start_checkout
 from checkout.entrypoints.stripe_events import EVENT_TYPES
 from checkout.settings import CheckoutSettings
+from ledger.bootstrap import STRIPE_PERMISSIONS as LEDGER_PERMISSIONS
 from ledger.bootstrap import LedgerApp
 from ledger.bootstrap import start as start_ledger
 from ledger.settings import LedgerSettings
@@ -34,13 +36,8 @@ TOKENS = {"storefront": "tok-storefront", "admin": "tok-admin", "support": "tok-
 STRIPE_KEY = "sk_test_payplane_e2e"
 # The ledger's own restricted key: it only reads Stripe's money movement.
 LEDGER_STRIPE_KEY = "rk_test_payplane_ledger_e2e"
-LEDGER_STRIPE_PERMISSIONS = {
-    "balance": "read",
-    "payouts": "read",
-    "charges": "read",
-    "refunds": "read",
-    "disputes": "read",
-}
+# Each service runs with its own restricted key, as in production.
+CHECKOUT_STRIPE_KEY = "rk_test_payplane_checkout_e2e"
 
 
 def free_port() -> int:
@@ -149,6 +146,7 @@ async def start_platform(
             "enabled_events": EVENT_TYPES,
         }
     )
+    emulator.control.restricted_key(CHECKOUT_STRIPE_KEY, CHECKOUT_PERMISSIONS)
     tokens = ",".join(f"{caller}={token}" for caller, token in TOKENS.items())
     if db is None or db.kind == "sqlite":
         checkout_db = f"sqlite:///{tmp_path / 'checkout.db'}"
@@ -162,7 +160,7 @@ async def start_platform(
             database_url=checkout_db,
             database_schema=checkout_schema,
             nats_url=nats.url,
-            stripe_api_key=STRIPE_KEY,
+            stripe_api_key=CHECKOUT_STRIPE_KEY,
             stripe_api_base=emulator.url,
             stripe_max_rps=1000,
             stripe_webhook_secrets=str(endpoint.secret),
@@ -171,7 +169,7 @@ async def start_platform(
             caller_tokens=tokens,
         )
     )
-    emulator.control.restricted_key(LEDGER_STRIPE_KEY, LEDGER_STRIPE_PERMISSIONS)
+    emulator.control.restricted_key(LEDGER_STRIPE_KEY, LEDGER_PERMISSIONS)
     ledger_app = await start_ledger(
         LedgerSettings(
             database_url=ledger_db,

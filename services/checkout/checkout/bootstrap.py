@@ -41,6 +41,16 @@ __all__ = ["MUTATING", "PERMISSIONS", "REVIEW_SERVICE", "SERVICE", "CheckoutApp"
 log = logging.getLogger("checkout")
 SERVICE = "payplane.checkout.v1.CheckoutService"
 REVIEW_SERVICE = "payplane.checkout.v1.ReviewService"
+# What checkout's own restricted Stripe key must allow (its slice of Stripe, nothing more).
+STRIPE_PERMISSIONS = {
+    "payment_intents": "write",
+    "payment_methods": "read",
+    "charges": "read",
+    "refunds": "write",
+    "disputes": "read",
+    "reviews": "write",
+    "radar": "read",
+}
 MUTATING = {
     f"/{SERVICE}/CreatePayment",
     f"/{SERVICE}/RefundPayment",

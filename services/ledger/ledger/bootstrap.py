@@ -34,6 +34,14 @@ __all__ = ["MUTATING", "PERMISSIONS", "SERVICE", "LedgerApp", "start"]
 
 log = logging.getLogger("ledger")
 SERVICE = "payplane.ledger.v1.LedgerService"
+# The ledger's restricted Stripe key only reads money movement.
+STRIPE_PERMISSIONS = {
+    "balance": "read",
+    "payouts": "read",
+    "charges": "read",
+    "refunds": "read",
+    "disputes": "read",
+}
 PERMISSIONS = {
     f"/{SERVICE}/RunReconciliation": {"admin", "finance"},
     f"/{SERVICE}/ResolveDiscrepancy": {"admin", "finance"},
