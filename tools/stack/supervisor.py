@@ -28,7 +28,7 @@ from payplane.natsd import nats_server_binary
 
 from . import health
 from .config import DEV_STRIPE_KEY, EMULATOR_PORT, HOST, NATS_PORT, StackConfig, StackError
-from .webhooks import register_endpoint, stripe_client
+from .webhooks import register_endpoint, restricted_key, stripe_client
 
 __all__ = ["Child", "Stack"]
 
@@ -207,6 +207,8 @@ class Stack:
         nats_url = self.nats.address
         for sp in cfg.services:
             env = self._service_env(nats_url, secrets.get(sp.spec.name, ""))
+            # Each service talks to Stripe with its own restricted key, as in production.
+            env["STRIPE_API_KEY"] = restricted_key(cfg.emulator_url, sp.spec.name, DEV_STRIPE_KEY)
             env["DATABASE_URL"] = f"sqlite:///{cfg.run_dir / sp.spec.name}.db"
             env["GRPC_PORT"] = str(sp.grpc_port)
             address = f"grpc {sp.grpc_address}"

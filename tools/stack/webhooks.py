@@ -1,4 +1,4 @@
-"""Each service's webhook endpoint at the emulator, and the whsec_ secret the service needs.
+"""Each service's webhook endpoint and restricted API key at the emulator.
 
 The emulator keeps its state in the run directory, so an endpoint outlives one `make run`:
 its secret (Stripe shows it only at creation) is kept in `<run dir>/webhook_endpoints.json`
@@ -8,13 +8,16 @@ url are deleted and a new one is created.
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 from typing import Any
 
 import stripe
 
-__all__ = ["register_endpoint", "stripe_client"]
+from stripe_emulator.testing import EmulatorControl
+
+__all__ = ["register_endpoint", "restricted_key", "stripe_client"]
 
 
 def stripe_client(base_url: str, api_key: str) -> stripe.StripeClient:
@@ -59,3 +62,16 @@ def register_endpoint(
     saved[service] = {"id": created.id, "url": url, "secret": secret}
     state_file.write_text(json.dumps(saved, indent=2) + "\n")
     return secret
+
+
+def restricted_key(emulator_url: str, service: str, fallback: str) -> str:
+    """Register `service`'s own restricted key at the emulator, with the permissions its
+    composition root declares (`<service>.bootstrap.STRIPE_PERMISSIONS`); services that
+    declare none get `fallback` (the account's secret key)."""
+    try:
+        permissions = importlib.import_module(f"{service}.bootstrap").STRIPE_PERMISSIONS
+    except (ImportError, AttributeError):
+        return fallback
+    key = f"rk_test_payplane_{service}_local"
+    EmulatorControl(emulator_url).restricted_key(key, dict(permissions))
+    return key
