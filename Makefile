@@ -41,7 +41,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy tools tests $$(find libs services -name "*.py" -print -quit | grep -q . && echo libs services)
+	$(VENV)/bin/mypy tools tests libs services
 
 # The whole platform as local processes until Ctrl-C (README: "Running it locally").
 # STACK_ARGS=--fresh forgets earlier runs' state in .run/.
@@ -56,8 +56,15 @@ demo: install
 emulator: install
 	$(PY) -m stripe_emulator --host 127.0.0.1 --port $${PAYPLANE_EMULATOR_PORT:-12111} --rate-limit off
 
+# Benchmarks (figures, never tests). BENCHES picks some: emulator (vs localstripe, ~15 min),
+# platform (CreatePayment through the stack), fraud (decision latency), ledger (posting and
+# reconciliation). PostgreSQL variants run when TEST_POSTGRES_URL is set.
+BENCHES ?= emulator platform fraud ledger
 bench: install
-	$(PY) -m bench $(BENCH_ARGS)
+	@set -e; for b in $(BENCHES); do \
+	  echo; echo "=== bench: $$b ==="; \
+	  if [ "$$b" = emulator ]; then $(PY) -m bench $(BENCH_ARGS); else $(PY) -m bench.$$b; fi; \
+	done
 
 clean:
 	rm -rf $(VENV) gen .pytest_cache .mypy_cache .ruff_cache
