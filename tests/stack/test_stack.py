@@ -9,7 +9,6 @@ import json
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,38 +23,15 @@ from payplane.checkout.v1 import checkout_pb2, checkout_pb2_grpc
 from payplane.common.v1 import common_pb2
 from payplane.grpckit import channel, idempotency_metadata
 from payplane.ledger.v1 import ledger_pb2, ledger_pb2_grpc
-from stack.config import DEV_CALLERS, EMULATOR_PORT, NATS_PORT, SERVICES
+from stack.config import DEV_CALLERS
+from stack.launch import free_ports_env
 
 REPO = Path(__file__).resolve().parents[2]
 READY = "payplane stack ready"
-# Never these: the machine's own NATS and the stack's defaults (a developer may be running it).
-_AVOID = (
-    {4222}
-    | {NATS_PORT.default, EMULATOR_PORT.default}
-    | {p.default for s in SERVICES for p in (s.grpc_port, s.webhook_port) if p is not None}
-)
-
-
-def free_port(taken: set[int]) -> int:
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port: int = s.getsockname()[1]
-        if port not in _AVOID and port not in taken:
-            taken.add(port)
-            return port
 
 
 def stack_env(run_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "NATS_URL" and not k.startswith("PAYPLANE_")}
-    taken: set[int] = set()
-    env[NATS_PORT.var] = str(free_port(taken))
-    env[EMULATOR_PORT.var] = str(free_port(taken))
-    for spec in SERVICES:
-        for setting in (spec.grpc_port, spec.webhook_port):
-            if setting is not None:
-                env[setting.var] = str(free_port(taken))
-    env["PAYPLANE_RUN_DIR"] = str(run_dir)
+    env = free_ports_env(run_dir)  # never 4222 nor the stack's defaults
     env["PAYPLANE_START_TIMEOUT_S"] = "90"
     return env
 

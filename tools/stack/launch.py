@@ -48,7 +48,6 @@ def free_ports_env(run_dir: Path) -> dict[str, str]:
             if setting is not None:
                 env[setting.var] = str(_free_port(taken))
     env["PAYPLANE_RUN_DIR"] = str(run_dir)
-    env["PAYPLANE_LOG_LEVEL"] = "WARNING"
     return env
 
 
@@ -63,7 +62,7 @@ def launched_stack(
     log = (run_dir / "stack.out").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "stack", "--fresh"],
-        env={**free_ports_env(run_dir), **(extra_env or {})},
+        env={**free_ports_env(run_dir), "PAYPLANE_LOG_LEVEL": "WARNING", **(extra_env or {})},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
