@@ -33,6 +33,7 @@ DEV_CALLERS: dict[str, str] = {
     "admin": "dev-admin-token",
     "support": "dev-support-token",
     "finance": "dev-finance-token",
+    "reviewer": "dev-reviewer-token",
 }
 DEV_STRIPE_KEY = "sk_test_payplane_local"
 
