@@ -9,8 +9,9 @@ state change; a `Relay` publishes unsent rows with `Nats-Msg-Id` = event id and 
 only after the PubAck (a crash in between re-publishes; JetStream's duplicate window drops it).
 Consumer side: `Consumer` is a durable pull consumer with explicit ack, bounded redelivery with
 backoff and a dead-letter subject; `Inbox(table).claim(...)` in the handler's transaction makes
-the effect exactly-once. W3C trace context rides in NATS headers; the consumer span is a child
-of the producer's span.
+the effect exactly-once. `run_housekeeping` purges sent outbox rows (after a day) and inbox
+ids (after 30 days, beyond any redelivery). W3C trace context rides in NATS headers; the
+consumer span is a child of the producer's span.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from payplane.events.v1.envelope_pb2 import Envelope
 from ._consumer import Consumer, Handler, MessageMeta
 from ._envelope import new_envelope, unpack_payload
 from ._errors import EnvelopeError, EventsError, PublishError
+from ._housekeeping import housekeep_once, run_housekeeping
 from ._inbox import Inbox
 from ._outbox import Outbox
 from ._publish import MSG_ID_HEADER, publish_bytes, publish_envelope
@@ -46,10 +48,12 @@ __all__ = [
     "Relay",
     "ensure_consumer",
     "ensure_stream",
+    "housekeep_once",
     "inbox_table",
     "new_envelope",
     "outbox_table",
     "publish_bytes",
     "publish_envelope",
+    "run_housekeeping",
     "unpack_payload",
 ]

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payplane.checkout.v1 import checkout_pb2_grpc, review_pb2_grpc
 from payplane.db import create_engine, run_migrations, session_factory
-from payplane.events import Consumer, Inbox, Outbox, Relay, ensure_stream
+from payplane.events import Consumer, Inbox, Outbox, Relay, ensure_stream, run_housekeeping
 from payplane.grpckit import CallerAuth, create_server, drain
 from payplane.idempotency import IdempotencyStore
 from payplane.stripe_gateway import GatewayConfig, StripeGateway
@@ -206,6 +206,9 @@ async def start(settings: CheckoutSettings) -> CheckoutApp:
         asyncio.create_task(consumer.run(), name="checkout-stripe-events"),
         asyncio.create_task(idempotency.run_sweeper(), name="checkout-idempotency-sweeper"),
         asyncio.create_task(expiry.run(), name="checkout-authorisation-expiry"),
+        asyncio.create_task(
+            run_housekeeping(sessions, outbox=outbox, inbox=inbox), name="checkout-housekeeping"
+        ),
     ]
     log.info("checkout up: gRPC %s:%d, webhooks %s:%d", settings.grpc_host, grpc_port,
              settings.webhook_host, webhook_port)  # fmt: skip

@@ -14,7 +14,7 @@ from nats.aio.client import Client as NATS
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payplane.db import create_engine, run_migrations, session_factory
-from payplane.events import Consumer, Envelope, Inbox, MessageMeta, ensure_stream
+from payplane.events import Consumer, Envelope, Inbox, MessageMeta, ensure_stream, run_housekeeping
 from payplane.grpckit import CallerAuth, create_server, drain
 from payplane.idempotency import IdempotencyStore
 from payplane.ledger.v1 import ledger_pb2_grpc
@@ -134,6 +134,7 @@ async def start(settings: LedgerSettings) -> LedgerApp:
             consumer = Consumer(js, source.stream, durable, subject, on_event)
             await consumer.ensure()
             consumers.append(consumer)
+    idempotency = IdempotencyStore(sessions, tables.idempotency)
     server, port = await create_server(
         services=[
             (
@@ -143,7 +144,7 @@ async def start(settings: LedgerSettings) -> LedgerApp:
         ],
         service_names=[SERVICE],
         auth=CallerAuth(settings.tokens, PERMISSIONS),
-        idempotency=IdempotencyStore(sessions, tables.idempotency),
+        idempotency=idempotency,
         mutating_methods=MUTATING,
         host=settings.grpc_host,
         port=settings.grpc_port,
@@ -153,6 +154,12 @@ async def start(settings: LedgerSettings) -> LedgerApp:
         gateway=gateway, reconciler=reconciler, importer=importer, queries=queries,
     )  # fmt: skip
     app.tasks = [asyncio.create_task(c.run(), name=f"ledger-{c.durable}") for c in consumers]
+    app.tasks += [
+        asyncio.create_task(idempotency.run_sweeper(), name="ledger-idempotency-sweeper"),
+        asyncio.create_task(
+            run_housekeeping(sessions, inbox=ledger.inbox), name="ledger-housekeeping"
+        ),
+    ]
     if reconciler is not None and settings.reconcile_interval_s > 0:
         app.tasks.append(
             asyncio.create_task(

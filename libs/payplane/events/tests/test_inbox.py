@@ -55,3 +55,38 @@ async def test_concurrent_duplicates_apply_the_effect_once(db: Db) -> None:
     async with db.sessions() as session:
         count = (await session.execute(select(func.count()).select_from(effects))).scalar_one()
     assert count == 1
+
+
+async def test_housekeeping_purges_only_what_is_old_enough(db: Db) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from payplane.events import Outbox, housekeep_once, new_envelope
+    from payplane.events.v1 import envelope_pb2
+
+    outbox, inbox = Outbox(db.outbox), Inbox(db.inbox)
+    async with db.sessions() as session, session.begin():
+        for event_id in ("evt_old", "evt_new", "evt_unsent"):
+            payload = envelope_pb2.Envelope(event_id=event_id)
+            await outbox.add(
+                session, "t.x", new_envelope("t", "test", "s", payload, event_id=event_id)
+            )
+            await inbox.claim(session, "ledger", event_id)
+    long_ago = datetime.now(UTC) - timedelta(days=40)
+    async with db.sessions() as session, session.begin():
+        t = db.outbox
+        await session.execute(update(t).where(t.c.event_id == "evt_old").values(sent_at=long_ago))
+        await session.execute(
+            update(t).where(t.c.event_id == "evt_new").values(sent_at=datetime.now(UTC))
+        )
+        i = db.inbox
+        await session.execute(
+            update(i).where(i.c.event_id == "evt_old").values(processed_at=long_ago)
+        )
+    assert await housekeep_once(db.sessions, outbox=outbox, inbox=inbox) == (1, 1)
+    async with db.sessions() as session:
+        left = {r.event_id for r in await session.execute(select(db.outbox.c.event_id))}
+        ids = {r.event_id for r in await session.execute(select(db.inbox.c.event_id))}
+    assert left == {"evt_new", "evt_unsent"}, "unsent rows are never purged"
+    assert ids == {"evt_new", "evt_unsent"}
