@@ -19,7 +19,7 @@ from ..params import Params, merge_metadata
 from ..router import route
 from ..state import Ctx
 from ..store import Obj
-from .common import list_response
+from .common import get_child, list_response
 
 __all__ = ["application_id", "new_fee", "proportion", "refund_fee"]
 
@@ -191,13 +191,7 @@ def list_refunds(ctx: Ctx, p: Params, id: str) -> Obj:
 
 
 def _fee_refund(ctx: Ctx, fee_id: str, refund_id: str) -> Obj:
-    ctx.get(fee_id, "application_fee")
-    refund = ctx.get(refund_id, "fee_refund")
-    if refund["fee"] != fee_id:
-        from ..errors import missing
-
-        raise missing("fee refund", refund_id)
-    return refund
+    return get_child(ctx, "application_fee", fee_id, "fee_refund", refund_id, "fee", "fee refund")
 
 
 @route("GET", "/v1/application_fees/{fee}/refunds/{id}", perm="application_fees")

@@ -10,7 +10,7 @@ from ..params import Params
 from ..state import Ctx
 from ..store import Obj
 
-__all__ = ["address", "created_filter", "list_response"]
+__all__ = ["address", "created_filter", "get_child", "list_response"]
 
 
 def created_filter(p: Params, key: str = "created") -> Callable[[Obj], bool] | None:
@@ -78,3 +78,15 @@ def address(p: Params | None) -> dict[str, Any] | None:
     out = {k: p.string(k) for k in ("city", "country", "line1", "line2", "postal_code", "state")}
     p.done()
     return out
+
+
+def get_child(
+    ctx: Ctx, parent_kind: str, parent_id: str, kind: str, obj_id: str, link: str, label: str
+) -> Obj:
+    """A sub-resource addressed through its parent (`/v1/transfers/{tr}/reversals/{id}`):
+    404 unless both exist and the child's `link` field names that parent."""
+    ctx.get(parent_id, parent_kind)
+    obj = ctx.get(obj_id, kind)
+    if obj[link] != parent_id:
+        raise missing(label, obj_id)
+    return obj

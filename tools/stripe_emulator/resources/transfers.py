@@ -20,13 +20,13 @@ from decimal import Decimal
 from typing import Any
 
 from .. import money
-from ..errors import invalid, missing
+from ..errors import invalid
 from ..params import Params, merge_metadata
 from ..router import route
 from ..state import Ctx
 from ..store import Obj
 from . import application_fees, balance, connect
-from .common import list_response
+from .common import get_child, list_response
 
 __all__ = ["destination_charge", "reverse_on_refund"]
 
@@ -602,11 +602,9 @@ def list_reversals(ctx: Ctx, p: Params, id: str) -> Obj:
 
 
 def _reversal(ctx: Ctx, tr_id: str, rev_id: str) -> Obj:
-    ctx.get(tr_id, "transfer")
-    rev = ctx.get(rev_id, "transfer_reversal")
-    if rev["transfer"] != tr_id:
-        raise missing("transfer_reversal", rev_id)
-    return rev
+    return get_child(
+        ctx, "transfer", tr_id, "transfer_reversal", rev_id, "transfer", "transfer_reversal"
+    )
 
 
 @route("GET", "/v1/transfers/{transfer}/reversals/{id}", perm="transfers")
