@@ -14,6 +14,13 @@ for the call), takes a token from a rate budget with priority lanes and an adapt
 client span `stripe <operation>`. Retried: connection errors and timeouts, 409, 429 and
 5xx, with exponential backoff and full jitter; `Stripe-Should-Retry` overrides both ways.
 
+Stripe's rate limit is per account, shared by every replica of every service. A gateway
+that joins the account-wide budget (`await gateway.share_account_budget(js,
+AccountBudgetConfig(account_limit=100))`) runs at its share of that limit, agreed with every
+other gateway through a NATS JetStream key-value bucket: lanes are served across services in
+priority order (interactive, collection, payouts, background), a dead replica's share returns
+within `ttl_s`, and without NATS a gateway falls back to `limit x fallback_fraction`.
+
 Errors:
 
     GatewayError                 a Stripe call failed (operation, idempotency_key, request_id,
@@ -38,6 +45,7 @@ INVALID_ARGUMENT (or INTERNAL: it is our bug), NotFound to NOT_FOUND, Conflict t
 
 from __future__ import annotations
 
+from ._account import AccountBudget, AccountBudgetConfig, allocate
 from ._breaker import BreakerState
 from ._config import GatewayConfig, Lane
 from ._errors import (
@@ -58,6 +66,8 @@ from ._gateway import Gateway, StripeCall, StripeGateway
 from ._keys import deterministic_key
 
 __all__ = [
+    "AccountBudget",
+    "AccountBudgetConfig",
     "Advice",
     "AuthFailed",
     "BreakerState",
@@ -75,6 +85,7 @@ __all__ = [
     "StripeCall",
     "StripeGateway",
     "StripeUnavailable",
+    "allocate",
     "decline_advice",
     "deterministic_key",
 ]

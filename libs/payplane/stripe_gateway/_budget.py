@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections import deque
 
 from ._clock import Now, Sleep
@@ -51,6 +52,9 @@ class RateBudget:
         self._last_decrease: float | None = None
         self._waiters: dict[Lane, deque[asyncio.Future[None]]] = {lane: deque() for lane in Lane}
         self._dispatcher: asyncio.Task[None] | None = None
+        # Demand per lane: an exponentially decaying count of acquisitions (see demand()).
+        self._arrivals: dict[Lane, float] = dict.fromkeys(Lane, 0.0)
+        self._arrivals_stamp = now()
 
     @property
     def effective_rate(self) -> float:
@@ -66,10 +70,46 @@ class RateBudget:
         self._refill()
         return self._tokens
 
+    @property
+    def limit(self) -> float:
+        """The rate this budget may never exceed (its share of the account's limit)."""
+        return self._max
+
     def waiting(self) -> dict[Lane, int]:
         return {lane: sum(not f.done() for f in q) for lane, q in self._waiters.items()}
 
+    def set_limit(self, rate: float) -> None:
+        """Move the cap (an account-wide share changed). A budget running at its old cap
+        follows the new one at once; one backed off after a 429 keeps its lowered rate (and
+        recovers additively) when the new cap is above it. Banked tokens beyond one second of
+        the new rate are dropped, so a shrinking share cannot burst at its old size."""
+        if rate <= 0:
+            raise ValueError("rate must be > 0")
+        self._refill()
+        at_cap = self._rate >= self._max
+        self._max = rate
+        self._floor = min(self._floor, rate)
+        self._rate = rate if at_cap else min(self._rate, rate)
+        self._tokens = min(self._tokens, self.capacity)
+
+    def demand(self, horizon_s: float = 2.0) -> dict[Lane, float]:
+        """Requests/s wanted per lane: the recent arrival rate (decaying over `horizon_s`)
+        plus what is queued now, to be drained within a second."""
+        self._decay(horizon_s)
+        queued = self.waiting()
+        return {lane: self._arrivals[lane] / horizon_s + queued[lane] for lane in Lane}
+
+    def _decay(self, horizon_s: float) -> None:
+        now = self._now()
+        elapsed = max(0.0, now - self._arrivals_stamp)
+        self._arrivals_stamp = now
+        if elapsed:
+            keep = math.exp(-elapsed / horizon_s)
+            for lane in Lane:
+                self._arrivals[lane] *= keep
+
     async def acquire(self, lane: Lane) -> None:
+        self._arrivals[lane] += 1.0
         self._refill()
         ahead = any(
             not f.done() for q_lane, q in self._waiters.items() if q_lane <= lane for f in q

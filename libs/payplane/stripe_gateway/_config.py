@@ -10,8 +10,10 @@ class Lane(enum.IntEnum):
     """Priority lanes of the rate budget: a lower value is served first when tokens are scarce."""
 
     INTERACTIVE = 0  # a customer is waiting (checkout)
-    REFUNDS = 1  # money back, not on a customer's critical path
-    BACKGROUND = 2  # sync, backfill, reconciliation
+    COLLECTION = 1  # money back and money due: refunds, invoice collection
+    PAYOUTS = 2  # transfers and payouts to connected accounts
+    BACKGROUND = 3  # sync, backfill, reconciliation, usage reporting
+    REFUNDS = 1  # the name COLLECTION had first (an alias: the same lane)
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,11 @@ from typing import Protocol, TypeVar
 
 import aiohttp
 import stripe
+from nats.js import JetStreamContext
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
+from ._account import AccountBudget, AccountBudgetConfig
 from ._backoff import full_jitter
 from ._breaker import BreakerOpen, BreakerState, CircuitBreaker
 from ._budget import RateBudget
@@ -110,6 +112,7 @@ class StripeGateway:
             now=self._now,
         )
         self._tracer = trace.get_tracer(TRACER_NAME, tracer_provider=tracer_provider)
+        self._account: AccountBudget | None = None
 
     def __repr__(self) -> str:
         return f"StripeGateway(service={self._config.service_name!r})"
@@ -136,9 +139,31 @@ class StripeGateway:
         """Calls waiting for a token, by lane (a gauge for metrics)."""
         return self._budget.waiting()
 
+    @property
+    def account_budget(self) -> AccountBudget | None:
+        """The account-wide budget this gateway shares, when it joined one."""
+        return self._account
+
+    async def share_account_budget(
+        self, js: JetStreamContext, config: AccountBudgetConfig, *, member: str | None = None
+    ) -> AccountBudget:
+        """Draw from the Stripe account's one budget, shared with every other gateway (all
+        replicas of all services) through NATS KV, instead of `max_requests_per_s` alone;
+        the local cap becomes this gateway's share. Returns at once, NATS up or not."""
+        if self._account is not None:
+            raise RuntimeError("this gateway already shares an account budget")
+        self._account = AccountBudget(
+            js, self._budget, config, service=self._config.service_name, member=member,
+            now=self._now,
+        )  # fmt: skip
+        await self._account.start()
+        return self._account
+
     async def aclose(self) -> None:
         """Stop the budget and close the HTTP session the gateway opened (an injected client
         is the caller's to close)."""
+        if self._account is not None:
+            await self._account.stop()
         self._budget.close()
         if self._http is not None:
             await self._http.close_async()  # type: ignore[no-untyped-call]

@@ -47,7 +47,7 @@ async def test_lanes_are_served_in_priority_then_arrival_order() -> None:
         tasks.append(asyncio.create_task(take(lane, name)))
         await settle()
     assert served == [] and b.waiting() == {Lane.INTERACTIVE: 2, Lane.REFUNDS: 2,
-                                            Lane.BACKGROUND: 2}  # fmt: skip
+                                            Lane.PAYOUTS: 0, Lane.BACKGROUND: 2}  # fmt: skip
     for _ in arrivals:
         await clock.advance(0.5)  # rate 2/s: one token per half second
     assert served == ["in1", "in2", "rf1", "rf2", "bg1", "bg2"]
