@@ -2,10 +2,12 @@
 
 Ownership: customers and accounts (platform) are core; payment_methods, payment_intents,
 charges, refunds, disputes and radar are the payments group; balance, payouts, connect,
-transfers and application_fees are money movement; events and webhook_endpoints are events.
+external_accounts, onboarding, persons, account_links, transfers and application_fees are
+money movement; events and webhook_endpoints are events.
 """
 
 from . import (  # noqa: F401
+    account_links,
     accounts,
     application_fees,
     balance,
@@ -14,9 +16,12 @@ from . import (  # noqa: F401
     customers,
     disputes,
     events,
+    external_accounts,
+    onboarding,
     payment_intents,
     payment_methods,
     payouts,
+    persons,
     radar,
     refunds,
     transfers,
