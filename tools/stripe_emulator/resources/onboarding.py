@@ -649,8 +649,8 @@ def _compute(em: Emulator, view: _View, st: Obj) -> Obj:
             "pending.review" if listed else "requirements.fields_needed"),
         "pending": "pending.review", "active": None,
     }[cap_status]  # fmt: skip
-    if not (missing - payout_only) and not failed:
-        st["submitted"] = st["submitted"] or acct.get("type") == "custom"
+    if not missing and acct.get("type") == "custom":
+        st["submitted"] = True  # the platform has sent every detail (others use hosted forms)
     payouts = (
         cap_status == "active" and bool(requested) and not past_due and ext is not None
         and ext.get("status") != "errored"
