@@ -18,7 +18,7 @@ from .. import money
 from ..errors import PermissionError_, invalid, missing
 from ..params import Params, merge_metadata
 from ..router import control, route
-from ..state import Ctx, Emulator, timer
+from ..state import Ctx, Emulator, on_restore, timer
 from ..store import Obj
 from . import external_accounts as ext_mod
 from . import onboarding
@@ -126,6 +126,15 @@ def _set_ext_status(em: Emulator, account: str, ext_id: str, status: str) -> Non
     ext_mod.sync_account(em, account)
     em.emit(account, "account.external_account.updated", ext, {"status": old})
     onboarding.refresh(em, account, before)
+
+
+@on_restore
+def _restore_ownership_checks(em: Emulator) -> None:
+    """After loading a SQLite store: finish ownership verifications that were under way."""
+    for account in em.store.accounts_with("bank_account"):
+        for ext in ext_mod.all_external_accounts(em, account):
+            if ext["status"] == "new" and ext_mod.is_ownership_verified_number(ext):
+                em.schedule(em.now(), "connect.bank_ownership", (account, ext["id"]))
 
 
 @timer("connect.bank_ownership")
@@ -309,7 +318,7 @@ def _record(ctx: Ctx, acct_id: str, secrets: dict[str, list[tuple[str, str]]]) -
         onboarding.record_secrets(ctx.em, acct_id, subject, values)
 
 
-def _add_external(ctx: Ctx, acct_id: str, ext: Obj, make_default: bool) -> Obj:
+def _add_external(ctx: Ctx, acct_id: str, ext: Obj, make_default: bool, emit: bool = True) -> Obj:
     ext_mod.add_external(ctx.em, acct_id, ext, make_default)
     if ext_mod.is_ownership_verified_number(ext):
         ctx.em.schedule(
@@ -317,6 +326,8 @@ def _add_external(ctx: Ctx, acct_id: str, ext: Obj, make_default: bool) -> Obj:
             "connect.bank_ownership",
             (acct_id, ext["id"]),
         )
+    if not emit:
+        return ext
     saved = ctx.store.get(ext["id"])
     assert saved is not None
     ctx.em.emit(acct_id, "account.external_account.created", saved, None, ctx.request_id,
@@ -354,7 +365,7 @@ def create(ctx: Ctx, p: Params) -> Obj:
     _record(ctx, acct_id, secrets)
     onboarding.set_capabilities(ctx.em, acct_id, capabilities)
     if ext is not None:
-        ext_mod.add_external(ctx.em, acct_id, ext, True)
+        _add_external(ctx, acct_id, ext, True, emit=False)
     # A new account is no change: no account.updated, whatever its requirements.
     onboarding.refresh(ctx.em, acct_id, emit=False)
     return _account(ctx, acct_id)

@@ -385,3 +385,15 @@ def test_restricted_keys_cover_connect(emu: EmulatorHandle) -> None:
     routes = emu.control.call("GET", "/_emulator/routes")["data"]
     assert "POST /v1/payouts/{id}/reverse perm=payouts" in routes
     assert "POST /v1/accounts/{id}/persons perm=accounts" in routes
+
+
+def test_bank_account_ownership_verification(
+    emu: EmulatorHandle, client: stripe.StripeClient
+) -> None:
+    acct = connected(client, number="000999999991", settings=MANUAL)
+    bank = acct.external_accounts.data[0]
+    assert bank.status == "new"
+    emu.control.advance(seconds=61)
+    assert client.v1.accounts.external_accounts.retrieve(acct.id, bank.id).status == "verified"
+    (event,) = events(client, acct.id, "account.external_account.updated")
+    assert previous(event) == {"status": "new"} and event.account == acct.id

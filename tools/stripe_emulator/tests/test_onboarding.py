@@ -3,10 +3,13 @@ capabilities, rejection and deadlines (docs.stripe.com/connect/testing)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import stripe
 
-from stripe_emulator.testing import EmulatorHandle, assert_fixture_keys
+from stripe_emulator.config import Config
+from stripe_emulator.testing import EmulatorHandle, assert_fixture_keys, running_emulator
 from stripe_emulator.tests.connect_helpers import (
     ADDRESS,
     PROFILE,
@@ -374,3 +377,22 @@ def test_express_and_standard_cannot_accept_terms_for_the_account(
     assert client.v1.accounts.capabilities.retrieve(express.id, "transfers").status == (
         "unrequested"
     )
+
+
+def test_verification_resumes_after_a_restart(tmp_path: Path) -> None:
+    db = str(tmp_path / "emulator.sqlite")
+    config = Config(global_rate=None, endpoint_rate=None)
+    with running_emulator(config, store_path=db) as emu:
+        client = emu.stripe_client()
+        acct = individual_account(client)
+        deadline = individual_account(client, dob=(1902, 1, 1))
+        emu.control.call(
+            "POST", f"/_emulator/accounts/{deadline.id}/requirements/trigger", {"deadline_days": 1}
+        )
+        assert reqs(client.v1.accounts.retrieve(acct.id))["pending_verification"] == IDENTITY
+    with running_emulator(Config(global_rate=None, endpoint_rate=None), store_path=db) as emu:
+        client = emu.stripe_client()
+        emu.control.advance(days=2)
+        assert client.v1.accounts.retrieve(acct.id).charges_enabled
+        late = client.v1.accounts.retrieve(deadline.id)
+        assert reqs(late)["past_due"] == ["individual.id_number"] and not late.charges_enabled
