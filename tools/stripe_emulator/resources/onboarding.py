@@ -738,13 +738,17 @@ def refresh(
     if isinstance(individual, dict):
         _person_view(individual, "individual", reqs, st["checks"].get("individual"))
     em.store.save(acct)
+    moved: list[tuple[Obj, dict[str, Any]]] = []
     for person in view.persons:
-        snapshot = orjson.dumps(person)
+        old_person = orjson.loads(orjson.dumps(person))
         _person_view(person, str(person["id"]), reqs, st["checks"].get(str(person["id"])))
-        if orjson.dumps(person) != snapshot:
+        if person != old_person:
             em.store.save(person)
+            moved.append((person, diff(old_person, person)))
     if not emit:
         return em.store.get(acct_id, kind="account")
+    for person, person_previous in moved:
+        em.emit(acct_id, "person.updated", person, person_previous, request_id, idempotency_key)
     for name, old in changed:
         em.emit(acct_id, "capability.updated", capability_object(em, acct_id, name),
                 {"status": old}, request_id, idempotency_key)  # fmt: skip

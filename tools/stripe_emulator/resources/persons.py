@@ -202,9 +202,8 @@ def create(ctx: Ctx, p: Params, id: str) -> Obj:
     before = ctx.store.get(id, kind="account")
     ctx.store.insert(id, person)
     onboarding.record_secrets(ctx.em, id, person_id, secrets)
+    ctx.em.emit(id, "person.created", person, None, ctx.request_id, ctx.idempotency_key)
     onboarding.ctx_refresh(ctx, id, before)
-    ctx.em.emit(id, "person.created", _get(ctx, id, person_id), None, ctx.request_id,
-                ctx.idempotency_key)  # fmt: skip
     return _get(ctx, id, person_id)
 
 

@@ -271,6 +271,11 @@ def test_company_with_representative_and_tax_ids(
         )  # fmt: skip
         assert_fixture_keys(rep, "person")
         assert rep.verification.status == "verified" and rep.ssn_last_4_provided
+        created, verified = events(client, acct.id, "person.")
+        assert (created.type, created.data.object.verification.status) == (
+            "person.created", "unverified",
+        )  # fmt: skip
+        assert previous(verified)["verification"] == {"status": "unverified"}
         results[tax_id] = client.v1.accounts.retrieve(acct.id)
     assert results["222222222"].charges_enabled  # immediate tax id, immediate person
     emu.control.advance(seconds=DELAY + 1)
