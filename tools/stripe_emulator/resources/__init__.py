@@ -2,8 +2,8 @@
 
 Ownership: customers and accounts (platform) are core; payment_methods, payment_intents,
 charges, refunds, disputes and radar are the payments group; balance, payouts, connect,
-external_accounts, onboarding, persons, account_links, transfers and application_fees are
-money movement; events and webhook_endpoints are events.
+external_accounts, capabilities, onboarding, verification, persons, account_links, transfers
+and application_fees are money movement; events and webhook_endpoints are events.
 """
 
 from . import (  # noqa: F401
@@ -11,6 +11,7 @@ from . import (  # noqa: F401
     accounts,
     application_fees,
     balance,
+    capabilities,
     charges,
     connect,
     customers,
@@ -25,5 +26,6 @@ from . import (  # noqa: F401
     radar,
     refunds,
     transfers,
+    verification,
     webhook_endpoints,
 )

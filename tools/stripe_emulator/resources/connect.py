@@ -20,8 +20,8 @@ from ..params import Params, merge_metadata
 from ..router import control, route
 from ..state import Ctx, Emulator, on_restore, timer
 from ..store import Obj
+from . import capabilities, onboarding
 from . import external_accounts as ext_mod
-from . import onboarding
 from .accounts import account_object
 from .common import address, list_response
 from .external_accounts import (
@@ -166,7 +166,7 @@ def _read_capabilities(p: Params) -> dict[str, bool] | None:
         return None
     out: dict[str, bool] = {}
     for name in sub.keys():
-        if name not in onboarding.CAPABILITIES:
+        if name not in capabilities.CAPABILITIES:
             continue  # done() refuses it, naming capabilities[name]
         cap = sub.sub(name)
         assert cap is not None
@@ -348,7 +348,7 @@ def create(ctx: Ctx, p: Params) -> Obj:
         country, ctx.config.default_currency
     )
     metadata = p.metadata() or {}
-    capabilities = _read_capabilities(p) or {}
+    requested = _read_capabilities(p) or {}
     acct_id = ctx.new_id("acct", 16)
     acct = account_object(
         acct_id, ctx.now, country, currency, type_, metadata=metadata, payouts_enabled=False,
@@ -356,14 +356,14 @@ def create(ctx: Ctx, p: Params) -> Obj:
     )  # fmt: skip
     if type_ == "standard":
         acct["controller"] = {"is_controller": False, "type": "account"}
-        capabilities = {"card_payments": True, "transfers": True, **capabilities}
+        requested = {"card_payments": True, "transfers": True, **requested}
     acct["settings"]["payouts"]["debit_negative_balances"] = type_ != "custom"
     secrets = _read_account_data(ctx, p, acct)
     ext = ext_mod.read_external_account(ctx, p, acct_id, "external_account")
     p.done()
     ctx.insert(acct, ("email",))
     _record(ctx, acct_id, secrets)
-    onboarding.set_capabilities(ctx.em, acct_id, capabilities)
+    capabilities.set_capabilities(ctx.em, acct_id, requested)
     if ext is not None:
         _add_external(ctx, acct_id, ext, True, emit=False)
     # A new account is no change: no account.updated, whatever its requirements.
@@ -402,7 +402,7 @@ def update(ctx: Ctx, p: Params, id: str) -> Obj:
     ctx.save(acct)
     _record(ctx, id, secrets)
     if requested:
-        onboarding.set_capabilities(ctx.em, id, requested)
+        capabilities.set_capabilities(ctx.em, id, requested)
     if ext is not None:
         _add_external(ctx, id, ext, True)
     if id == ctx.config.platform_account:
@@ -589,7 +589,7 @@ def list_external(ctx: Ctx, p: Params, id: str) -> Obj:
 
 # -- capabilities -----------------------------------------------------------------------------
 def _check_capability(name: str) -> None:
-    if name not in onboarding.CAPABILITIES:
+    if name not in capabilities.CAPABILITIES:
         raise invalid(f"No such capability: '{name}'", "capability", code="resource_missing")
 
 
@@ -597,8 +597,8 @@ def _check_capability(name: str) -> None:
 def list_capabilities(ctx: Ctx, p: Params, id: str) -> Obj:
     p.done()
     _ext_scope(ctx, id)
-    items = onboarding.capability_items(ctx.em, id)
-    data = [onboarding.capability_object(ctx.em, id, name) for name in sorted(items)]
+    items = capabilities.capability_items(ctx.em, id)
+    data = [capabilities.capability_object(ctx.em, id, name) for name in sorted(items)]
     return {
         "object": "list",
         "data": data,
@@ -612,7 +612,7 @@ def retrieve_capability(ctx: Ctx, p: Params, id: str, name: str) -> Obj:
     p.done()
     _ext_scope(ctx, id)
     _check_capability(name)
-    return onboarding.capability_object(ctx.em, id, name)
+    return capabilities.capability_object(ctx.em, id, name)
 
 
 @route("POST", "/v1/accounts/{id}/capabilities/{name}", perm="accounts")
@@ -623,9 +623,9 @@ def update_capability(ctx: Ctx, p: Params, id: str, name: str) -> Obj:
     p.done()
     if requested is not None:
         before = _account(ctx, id)
-        onboarding.set_capabilities(ctx.em, id, {name: requested})
+        capabilities.set_capabilities(ctx.em, id, {name: requested})
         onboarding.ctx_refresh(ctx, id, before)
-    return onboarding.capability_object(ctx.em, id, name)
+    return capabilities.capability_object(ctx.em, id, name)
 
 
 def settlement(em: Emulator, account: str, amount: int, currency: str) -> tuple[int, str]:

@@ -7,21 +7,7 @@ account's `disabled_reason` is `requirements.past_due`. Once the identity fields
 (or a company's tax id) are in, a verification starts: its fields are
 `pending_verification` and it resolves on the emulator clock after
 `config.connect_verification_delay_s`, or at once for Stripe's "immediate" test values. The
-outcome follows Stripe's test values (docs.stripe.com/connect/testing):
-
-- date of birth 1901-01-01: verified; 1902-01-01: verified at once; 1900-01-01: an OFAC
-  alert (disabled_reason `listed` until `POST /_emulator/accounts/{id}/review`); any other:
-  failed, `<person>.verification.document` becomes due (`verification_failed_keyed_identity`);
-- id_number 000000000 or ssn_last_4 0000: verified; 222222222: verified at once; 111111111:
-  failed (`verification_failed_id_number_match`); other values do not change the outcome;
-- address line1 address_full_match: verified; address_no_match: line1 due again, payouts off
-  but charges on; address_line1_no_match: the address due again, both off;
-- company tax_id 000000000 / 000000001: verified; 222222222: at once; 111111111 / 111111112:
-  failed (`verification_failed_tax_id_match` / `verification_failed_tax_id_not_issued`);
-- verification document front file_identity_document_success: verified (wins over the date
-  of birth and id number); file_identity_document_failure: failed;
-- business_profile.url https://disallowed.stripe.com and the other documented tokens: their
-  `invalid_url_*` error; https://accessible.stripe.com (or any other URL): verified.
+outcome follows Stripe's test values (`verification`).
 
 Future requirements (the full SSN of a US person) are `eventually_due`; the control call
 `POST /_emulator/accounts/{id}/requirements/trigger` makes them currently due with a
@@ -39,7 +25,6 @@ a `capability.updated` per capability whose status moved, delivered to Connect e
 
 from __future__ import annotations
 
-import hashlib
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -48,31 +33,31 @@ from ..router import control
 from ..state import Ctx, Emulator, on_restore, timer
 from ..store import Obj
 from . import external_accounts as ext_mod
+from . import verification
+from .capabilities import (
+    capability_items,
+    capability_object,
+    empty_requirements,
+    requested_capabilities,
+    store_capabilities,
+)
 
 if TYPE_CHECKING:
     from ..app import EmulatorApp
 
 __all__ = [
-    "CAPABILITIES",
-    "capability_items",
-    "capability_object",
+    "ctx_refresh",
     "diff",
-    "empty_requirements",
+    "mark_submitted",
+    "outstanding",
     "record_secrets",
     "refresh",
-    "requested_capabilities",
-    "set_capabilities",
+    "reject",
     "state_of",
+    "trigger_requirements",
 ]
 
 DAY = 86_400
-CAPABILITIES = frozenset(
-    "card_payments transfers acss_debit_payments affirm_payments afterpay_clearpay_payments "
-    "bancontact_payments card_issuing eps_payments giropay_payments ideal_payments "
-    "klarna_payments legacy_payments link_payments sepa_debit_payments sofort_payments "
-    "tax_reporting_us_1099_k tax_reporting_us_1099_misc us_bank_account_ach_payments "
-    "cashapp_payments p24_payments".split()
-)
 _BASE = (
     "business_profile.mcc", "business_profile.url", "external_account", "tos_acceptance.date",
     "tos_acceptance.ip",
@@ -92,40 +77,6 @@ _COMPANY = (
 )
 # Fields whose absence stops payouts but not charges (address_no_match adds line1 at run time).
 _PAYOUT_ONLY = frozenset({"external_account"})
-
-_REASONS = {
-    "verification_failed_keyed_identity": "The identity information you entered cannot be "
-    "verified. Please correct any errors or upload a document that matches the identity fields "
-    "(e.g., name and date of birth) that you entered.",
-    "verification_failed_id_number_match": "The ID number provided does not match the identity "
-    "of the person.",
-    "verification_failed_address_match": "The address provided could not be verified.",
-    "verification_document_failed_other": "The provided identity document could not be verified.",
-    "verification_failed_tax_id_match": "The tax ID that you provided couldn't be verified with "
-    "the tax authority.",
-    "verification_failed_tax_id_not_issued": "The tax ID that you provided was not issued by "
-    "the tax authority.",
-    "invalid_value_other": "A payout to the external account failed. Update it or add a new "
-    "one to resume payouts.",
-}
-_URL_ERRORS = {
-    "https://disallowed.stripe.com": "invalid_url_denylisted",
-    "https://geoblocked.stripe.com": "invalid_url_website_inaccessible_geoblocked",
-    "https://problem.stripe.com": "invalid_url_website_other",
-    "https://missing.stripe.com": "invalid_url_website_incomplete",
-    "https://mismatch.stripe.com": "invalid_url_website_business_information_mismatch",
-    "https://passwordprotected.stripe.com": "invalid_url_website_inaccessible_password_protected",
-    "https://underconstruction.stripe.com": "invalid_url_website_incomplete_under_construction",
-    "https://inaccessible.stripe.com": "invalid_url_website_inaccessible",
-}
-
-
-def empty_requirements() -> dict[str, Any]:
-    return {
-        "alternatives": [], "current_deadline": None, "currently_due": [],
-        "disabled_reason": None, "errors": [], "eventually_due": [], "past_due": [],
-        "pending_verification": [],
-    }  # fmt: skip
 
 
 # -- internal state per account -----------------------------------------------------------
@@ -150,28 +101,6 @@ def _save_state(em: Emulator, acct_id: str, st: Obj) -> None:
         em.store.save(st)
 
 
-def _classify_id(value: str) -> str:
-    if value in ("000000000", "0000"):
-        return "success"
-    if value == "222222222":
-        return "immediate"
-    if value == "111111111":
-        return "verification_failed_id_number_match"
-    return "neutral"
-
-
-def _classify_tax_id(value: str) -> str:
-    if value in ("000000000", "000000001"):
-        return "success"
-    if value == "222222222":
-        return "immediate"
-    if value == "111111111":
-        return "verification_failed_tax_id_match"
-    if value == "111111112":
-        return "verification_failed_tax_id_not_issued"
-    return "neutral"
-
-
 def record_secrets(
     em: Emulator, acct_id: str, subject: str, secrets: list[tuple[str, str]]
 ) -> None:
@@ -181,67 +110,15 @@ def record_secrets(
         return
     st = state_of(em, acct_id)
     for field, value in secrets:
-        cls = _classify_tax_id(value) if field == "tax_id" else _classify_id(value)
+        cls = (
+            verification.classify_tax_id(value)
+            if field == "tax_id"
+            else verification.classify_id(value)
+        )
         st["secrets"].setdefault(subject, {})[field] = cls
         if field != "tax_id":
             st["secrets"][subject]["id_field"] = field
     _save_state(em, acct_id, st)
-
-
-# -- capabilities -------------------------------------------------------------------------
-def _capset_id(acct_id: str) -> str:
-    return f"capset_{acct_id}"
-
-
-def capability_items(em: Emulator, acct_id: str) -> dict[str, dict[str, Any]]:
-    found = em.store.get(_capset_id(acct_id))
-    return dict(found["items"]) if found else {}
-
-
-def _store_capabilities(em: Emulator, acct_id: str, items: dict[str, dict[str, Any]]) -> None:
-    obj: Obj = {"id": _capset_id(acct_id), "object": "emulator.capabilities", "items": items}
-    if em.store.get(obj["id"]) is None:
-        em.store.insert(acct_id, obj)
-    else:
-        em.store.save(obj)
-
-
-def set_capabilities(em: Emulator, acct_id: str, requested: dict[str, bool]) -> None:
-    """Request or un-request capabilities; their status is settled by `refresh`."""
-    items = capability_items(em, acct_id)
-    for name, want in requested.items():
-        item = items.get(name)
-        if want and (item is None or not item["requested"]):
-            status = item["status"] if item else "unrequested"
-            items[name] = {"requested": True, "requested_at": em.now(), "status": status}
-        elif not want and item is not None and item["requested"]:
-            items[name] = {"requested": False, "requested_at": None, "status": "inactive"}
-    _store_capabilities(em, acct_id, items)
-
-
-def requested_capabilities(em: Emulator, acct_id: str) -> list[str]:
-    return sorted(n for n, i in capability_items(em, acct_id).items() if i["requested"])
-
-
-def capability_object(em: Emulator, acct_id: str, name: str) -> Obj:
-    item = capability_items(em, acct_id).get(name) or {
-        "requested": False, "requested_at": None, "status": "unrequested",
-    }  # fmt: skip
-    acct = em.store.get(acct_id, kind="account") or {}
-    reqs = dict(item.get("requirements") or empty_requirements())
-    future = empty_requirements()
-    if acct.get("type") == "standard" or not item["requested"]:
-        reqs = empty_requirements()
-    return {
-        "id": name,
-        "object": "capability",
-        "account": acct_id,
-        "future_requirements": future,
-        "requested": item["requested"],
-        "requested_at": item["requested_at"],
-        "requirements": reqs,
-        "status": item["status"],
-    }
 
 
 # -- reading what an account provided -------------------------------------------------------
@@ -376,109 +253,6 @@ def _subjects(view: _View) -> dict[str, tuple[str, Obj | None]]:
     return out
 
 
-def _inputs(subject: str, data: Obj | None, country: str) -> Obj | None:
-    """What a verification looks at, or None while it cannot start."""
-    if data is None:
-        return None
-    if subject == "business_profile":
-        return {"url": data.get("url")}
-    address = (data.get("address") or {}).get("line1")
-    if subject == "company":
-        if not (data.get("name") and data.get("tax_id_provided") and address):
-            return None
-        return {"name": data.get("name"), "line1": address}
-    dob = data.get("dob") or {}
-    has_id = data.get("ssn_last_4_provided") or data.get("id_number_provided")
-    needs_id = country == "US"
-    if not (data.get("first_name") and data.get("last_name") and address):
-        return None
-    if None in (dob.get("day"), dob.get("month"), dob.get("year")) or (needs_id and not has_id):
-        return None
-    document = (((data.get("verification") or {}).get("document")) or {}).get("front")
-    return {
-        "first": data.get("first_name"), "last": data.get("last_name"),
-        "dob": [dob["year"], dob["month"], dob["day"]], "line1": address, "doc": document,
-        "id": bool(data.get("id_number_provided")), "ssn": bool(data.get("ssn_last_4_provided")),
-    }  # fmt: skip
-
-
-def _address_failures(prefix: str, line1: Any, country: str) -> dict[str, list[Any]]:
-    if line1 == "address_no_match":
-        return {f"{prefix}.address.line1": ["verification_failed_address_match", True]}
-    if line1 == "address_line1_no_match":
-        parts = ["city", "line1", "postal_code"] + (["state"] if country == "US" else [])
-        return {f"{prefix}.address.{p}": ["verification_failed_address_match", False]
-                for p in parts}  # fmt: skip
-    return {}
-
-
-def _evaluate(
-    subject: str, prefix: str, inputs: Obj, secrets: dict[str, str], country: str
-) -> tuple[str, dict[str, list[Any]]]:
-    """(timing, failures): timing is "immediate", "delayed" or "listed"; failures maps a
-    requirement to [error code, payout_only]."""
-    failures: dict[str, list[Any]] = {}
-    timings: list[str] = []
-    if subject == "business_profile":
-        code = _URL_ERRORS.get(str(inputs["url"]).rstrip("/"))
-        if code is None:
-            return "immediate", failures
-        failures["business_profile.url"] = [code, False]
-        return "delayed", failures
-    failures.update(_address_failures(prefix, inputs.get("line1"), country))
-    if subject == "company":
-        cls = secrets.get("tax_id", "neutral")
-        if cls.startswith("verification_"):
-            failures["company.tax_id"] = [cls, False]
-        timings.append("immediate" if cls == "immediate" else "delayed")
-        return ("immediate" if "immediate" in timings else "delayed"), failures
-    doc = inputs.get("doc")
-    if doc == "file_identity_document_success":
-        return "delayed", failures  # a verified document wins over keyed data
-    if doc == "file_identity_document_failure":
-        failures[f"{prefix}.verification.document"] = ["verification_document_failed_other", False]
-        return "delayed", failures
-    dob = tuple(inputs["dob"])
-    if dob == (1901, 1, 1):
-        timings.append("delayed")
-    elif dob == (1902, 1, 1):
-        timings.append("immediate")
-    elif dob == (1900, 1, 1):
-        timings.append("listed")
-    else:
-        code = "verification_failed_keyed_identity"
-        failures[f"{prefix}.verification.document"] = [code, False]
-    cls = secrets.get("id_number" if inputs.get("id") else "ssn_last_4", "neutral")
-    if cls.startswith("verification_"):
-        failures[f"{prefix}.{secrets.get('id_field', 'ssn_last_4')}"] = [cls, False]
-    elif cls == "immediate":
-        timings.append("immediate")
-    if "listed" in timings:
-        return "listed", failures
-    return ("immediate" if "immediate" in timings else "delayed"), failures
-
-
-def _pending_fields(subject: str, prefix: str, inputs: Obj) -> list[str]:
-    if subject == "business_profile":
-        return ["business_profile.url"]
-    if subject == "company":
-        return ["company.name", "company.tax_id"]
-    fields = [f"{prefix}.{f}" for f in ("dob.day", "dob.month", "dob.year", "first_name",
-                                          "last_name")]  # fmt: skip
-    if inputs.get("ssn"):
-        fields.append(f"{prefix}.ssn_last_4")
-    if inputs.get("id"):
-        fields.append(f"{prefix}.id_number")
-    if inputs.get("doc"):
-        fields.append(f"{prefix}.verification.document")
-    return fields
-
-
-def _signature(inputs: Obj, secrets: dict[str, str]) -> str:
-    raw = orjson.dumps({"in": inputs, "s": secrets}, option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(raw).hexdigest()[:24]
-
-
 def _run_checks(em: Emulator, view: _View, st: Obj) -> None:
     """Start a verification for every subject whose verified data changed."""
     country = str(view.acct.get("country"))
@@ -486,17 +260,17 @@ def _run_checks(em: Emulator, view: _View, st: Obj) -> None:
     for gone in set(st["checks"]) - set(subjects):
         del st["checks"][gone]
     for subject, (prefix, data) in subjects.items():
-        inputs = _inputs(subject, data, country)
+        inputs = verification.inputs(subject, data, country)
         check = st["checks"].get(subject)
         if inputs is None:
             if check is not None and check["status"] == "pending":
                 del st["checks"][subject]
             continue
         secrets = st["secrets"].get(subject, {})
-        sig = _signature(inputs, secrets)
+        sig = verification.signature(inputs, secrets)
         if check is not None and check["sig"] == sig:
             continue
-        timing, failures = _evaluate(subject, prefix, inputs, secrets, country)
+        timing, failures = verification.evaluate(subject, prefix, inputs, secrets, country)
         st["seq"] += 1
         # A website review never holds back an account that has its other details.
         ever = bool(check and check.get("ever_verified")) or subject == "business_profile"
@@ -504,7 +278,7 @@ def _run_checks(em: Emulator, view: _View, st: Obj) -> None:
         new: Obj = {
             "sig": sig, "token": st["seq"], "prefix": prefix, "result": result,
             "failed": failures, "ever_verified": ever,
-            "pending": sorted(_pending_fields(subject, prefix, inputs)),
+            "pending": sorted(verification.pending_fields(subject, prefix, inputs)),
         }  # fmt: skip
         if timing == "immediate" and not failures:
             new["status"] = "verified"
@@ -616,7 +390,8 @@ def _compute(em: Emulator, view: _View, st: Obj) -> Obj:
         eventually_due=sorted(eventually), pending_verification=sorted(pending),
         current_deadline=deadline,
         errors=[
-            {"code": code, "reason": _REASONS.get(code, "The value could not be verified."),
+            {"code": code,
+             "reason": verification.REASONS.get(code, "The value could not be verified."),
              "requirement": field}
             for field, (code, _po) in sorted(failed.items())
         ],
@@ -729,7 +504,7 @@ def refresh(
             changed.append((name, item["status"]))
         item["status"] = status
         item["requirements"] = derived["cap_requirements"] if item["requested"] else None
-    _store_capabilities(em, acct_id, items)
+    store_capabilities(em, acct_id, items)
     acct["capabilities"] = {n: i["status"] for n, i in sorted(items.items()) if i["requested"]}
     acct["charges_enabled"] = acct["capabilities"].get("card_payments") == "active"
     acct["payouts_enabled"] = derived["payouts_enabled"]
