@@ -371,13 +371,15 @@ def _compute(em: Emulator, view: _View, st: Obj) -> Obj:
     payout_only = set(_PAYOUT_ONLY) | {f for f, (_c, po) in failed.items() if po}
 
     missing = {f for f in initial if not view.provided(f)} - pending
-    due_now = missing | set(failed)
     triggered = st.get("triggered")
+    running = set(triggered["fields"]) if triggered and not triggered.get("passed") else set()
+    # A failed verification of a field still within its deadline waits for the deadline too.
+    due_now = missing | (set(failed) - running)
     deadline_fields: set[str] = set()
     deadline: int | None = None
     if triggered:
-        deadline_fields = {f for f in triggered["fields"] if not view.provided(f)} - pending
-        deadline_fields -= due_now
+        unmet = {f for f in triggered["fields"] if not view.provided(f)} | set(failed)
+        deadline_fields = (unmet & set(triggered["fields"])) - pending - due_now
         if deadline_fields and not triggered.get("passed"):
             deadline = int(triggered["deadline"])
     past_due = due_now | (deadline_fields if triggered and triggered.get("passed") else set())

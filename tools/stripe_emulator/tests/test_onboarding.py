@@ -401,3 +401,21 @@ def test_verification_resumes_after_a_restart(tmp_path: Path) -> None:
         assert client.v1.accounts.retrieve(acct.id).charges_enabled
         late = client.v1.accounts.retrieve(deadline.id)
         assert reqs(late)["past_due"] == ["individual.id_number"] and not late.charges_enabled
+
+
+def test_failed_verification_within_a_deadline_waits_for_it(
+    emu: EmulatorHandle, client: stripe.StripeClient
+) -> None:
+    acct = individual_account(client, dob=(1902, 1, 1))
+    emu.control.call(
+        "POST", f"/_emulator/accounts/{acct.id}/requirements/trigger", {"deadline_days": 5}
+    )
+    client.v1.accounts.update(acct.id, params={"individual": {"id_number": "111111111"}})
+    emu.control.advance(days=1)
+    acct = client.v1.accounts.retrieve(acct.id)
+    assert reqs(acct)["currently_due"] == ["individual.id_number"] and reqs(acct)["past_due"] == []
+    assert reqs(acct)["errors"][0]["code"] == "verification_failed_id_number_match"
+    assert reqs(acct)["current_deadline"] is not None and acct.charges_enabled
+    emu.control.advance(days=5)
+    acct = client.v1.accounts.retrieve(acct.id)
+    assert reqs(acct)["past_due"] == ["individual.id_number"] and not acct.charges_enabled
