@@ -17,6 +17,8 @@ class Pricing:
     international_bp: int = 150  # +1.5 % for cards issued outside the account's country
     fx_bp: int = 100  # +1 % when the charge currency is converted
     dispute_fee: int = 1500  # debited with a dispute, in settlement minor units
+    instant_payout_bp: int = 100  # Instant Payouts: 1 % of the amount ...
+    instant_payout_min: int = 50  # ... and at least this, in the payout currency's minor units
 
 
 # Units of each currency per 1 USD. Rates between two currencies derive from these.
@@ -58,6 +60,13 @@ class Config:
     request_log_size: int = 200_000
     seed: int | None = None
     payout_schedule: str = "daily"  # the platform's payout interval: daily | manual | ...
+    # Connect: how long a verification (identity, tax id, URL) takes on the emulator clock,
+    # and the deadline given to requirements made currently due by a volume threshold.
+    connect_verification_delay_s: int = 60
+    connect_requirements_deadline_days: float = 14.0
+    # A payout to a failing bank account shows `paid` first and turns `failed` this many days
+    # later (Stripe: up to 5 business days); 0 fails it at its arrival date.
+    payout_return_days: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

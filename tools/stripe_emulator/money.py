@@ -167,8 +167,17 @@ def _available_on(em: Emulator, days: int) -> int:
     return (em.now() // DAY + days) * DAY
 
 
-def charge_available_on(em: Emulator, immediate: bool = False) -> int:
-    return em.now() if immediate else _available_on(em, em.config.settlement_delay_days)
+def charge_available_on(em: Emulator, immediate: bool = False, account: str | None = None) -> int:
+    """When a charge's funds become available: the platform's settlement delay, or a
+    connected account's payout schedule `delay_days`."""
+    if immediate:
+        return em.now()
+    days = em.config.settlement_delay_days
+    if account is not None and account != em.config.platform_account:
+        acct = em.store.get(account, kind="account")
+        schedule = ((acct or {}).get("settings") or {}).get("payouts", {}).get("schedule", {})
+        days = int(schedule.get("delay_days", days))
+    return _available_on(em, days)
 
 
 @timer("balance.settle")

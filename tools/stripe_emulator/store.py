@@ -253,6 +253,11 @@ class Store:
         rec = self._recs.get(obj_id)
         return rec[1] if rec else None
 
+    def seq(self, obj_id: str) -> int:
+        """Insertion order of an object (orders objects of different kinds, e.g. an
+        account's bank accounts and cards)."""
+        return self._seq_of[obj_id]
+
     def count(self, account: str, kind: str) -> int:
         return len(self._lists.get((account, kind), ()))
 

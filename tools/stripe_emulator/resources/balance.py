@@ -25,7 +25,7 @@ from .common import list_response
 if TYPE_CHECKING:
     from ..app import EmulatorApp
 
-__all__ = ["balance_object", "insufficient_funds", "reset_state"]
+__all__ = ["balance_object", "instant_available", "insufficient_funds", "reset_state"]
 
 # Per emulator: settlement moment -> accounts whose funds became available at that moment.
 _DIRTY: weakref.WeakKeyDictionary[Emulator, dict[float, set[str]]] = weakref.WeakKeyDictionary()
@@ -60,6 +60,19 @@ def _currencies(em: Emulator, account: str) -> list[str]:
     return [default, *sorted(found - {default})]
 
 
+def instant_available(em: Emulator, account: str, currency: str) -> int:
+    """What Instant Payouts may take: card funds count as soon as the charge succeeds, so
+    pending funds too (every pending balance in the emulator comes from cards)."""
+    bal = money.balance_of(em, account, currency)
+    return max(bal["available"] + max(bal["pending"], 0), 0)
+
+
+def _instant_currencies(em: Emulator, account: str) -> set[str]:
+    from .external_accounts import all_external_accounts, instant_eligible
+
+    return {e["currency"] for e in all_external_accounts(em, account) if instant_eligible(e)}
+
+
 def balance_object(em: Emulator, account: str) -> Obj:
     available: list[dict[str, Any]] = []
     pending: list[dict[str, Any]] = []
@@ -77,13 +90,21 @@ def balance_object(em: Emulator, account: str) -> Obj:
             {"amount": bal["pending"], "currency": cur, "source_types": {"card": bal["pending"]}}
         )
         reserved.append({"amount": 0, "currency": cur})
-    return {
+    out: Obj = {
         "object": "balance",
         "available": available,
         "connect_reserved": reserved,
         "livemode": False,
         "pending": pending,
     }
+    instant = sorted(_instant_currencies(em, account))
+    if instant:  # Stripe shows it only to accounts that can make Instant Payouts
+        out["instant_available"] = [
+            {"amount": amt, "currency": cur, "source_types": {"card": amt}}
+            for cur in instant
+            for amt in (instant_available(em, account, cur),)
+        ]
+    return out
 
 
 @route("GET", "/v1/balance", perm="balance")
@@ -167,7 +188,8 @@ def top_up(app: EmulatorApp, body: dict[str, Any]) -> Obj:
     "account": "acct_..." (default: the platform), "available": bool (default true)}.
     Posts a balance transaction of type `adjustment`, reporting category
     `other_adjustment`; with "available": false the funds stay pending until the usual
-    settlement date (`config.settlement_delay_days` midnights later). Answers the balance
+    settlement date (`config.settlement_delay_days` midnights later; a connected account's
+    `delay_days`). Answers the balance
     transaction.
     """
     em = app.em
@@ -195,5 +217,5 @@ def top_up(app: EmulatorApp, body: dict[str, Any]) -> Obj:
         reporting_category="other_adjustment",
         source=None,
         description="Emulator top-up",
-        available_on=None if available else money.charge_available_on(em),
+        available_on=None if available else money.charge_available_on(em, account=account),
     )

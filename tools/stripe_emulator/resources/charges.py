@@ -217,7 +217,9 @@ def capture_charge(ctx: Ctx, charge: Obj, amount: int, spec: CardSpec) -> Obj:
         fee_details=[money.fee_detail(amounts.fee, amounts.currency)],
         exchange_rate=amounts.rate,
         description=charge["description"],
-        available_on=money.charge_available_on(ctx.em, immediate=spec.immediate),
+        available_on=money.charge_available_on(
+            ctx.em, immediate=spec.immediate, account=ctx.account
+        ),
     )
     charge["captured"] = True
     charge["amount_captured"] = amount

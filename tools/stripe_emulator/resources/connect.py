@@ -1,252 +1,76 @@
-"""Connect: connected accounts, their external (bank) accounts and capabilities.
+"""Connect: connected accounts, their external accounts and capabilities.
 
 Connected accounts are owned by the platform in the store; everything of a connected account
-(its bank accounts, balance transactions, payouts) lives under the connected account's id, so
-requests with `Stripe-Account: acct_...` see exactly that account's objects.
+(its external accounts, persons, balance transactions, payouts) lives under the connected
+account's id, so requests with `Stripe-Account: acct_...` see exactly that account's objects.
 
-Bank accounts keep `last4` and a fingerprint only, never the full number. Test mode accepts
-Stripe's documented test numbers (routing 110000000); the failing ones make payouts fail:
-000111111116 no_account, 000111111113 account_closed, 000222222227 insufficient_funds,
-000333333335 debit_not_authorized, 000444444440 invalid_currency.
+What an account must provide, and how its requirements, capabilities and `charges_enabled` /
+`payouts_enabled` follow the data it gets, is `onboarding`; external accounts and Stripe's
+test bank and card numbers are `external_accounts`; persons are `persons`; hosted onboarding
+is `account_links`.
 """
 
 from __future__ import annotations
 
-import hashlib
 from typing import TYPE_CHECKING, Any
 
 from .. import money
 from ..errors import PermissionError_, invalid, missing
 from ..params import Params, merge_metadata
 from ..router import control, route
-from ..state import Ctx, Emulator
+from ..state import Ctx, Emulator, on_restore, timer
 from ..store import Obj
+from . import capabilities, onboarding
+from . import external_accounts as ext_mod
 from .accounts import account_object
-from .common import list_response
+from .common import address, list_response
+from .external_accounts import (
+    FAILURE_MESSAGES,
+    TEST_ACCOUNT_NUMBERS,
+    currency_for_country,
+    default_external_account,
+    new_bank_account,
+    payout_failure,
+)
+from .persons import apply_person_params, company_of, new_person
 
 if TYPE_CHECKING:
     from ..app import EmulatorApp
 
 __all__ = [
+    "FAILURE_MESSAGES",
     "bank_failure",
     "default_bank_account",
     "ensure_platform_bank",
+    "mark_errored",
+    "mark_validated",
     "new_bank_account",
+    "settlement",
 ]
 
-TEST_ROUTING = "110000000"
-# account number -> payout failure code (None: payouts succeed)
-TEST_ACCOUNT_NUMBERS: dict[str, str | None] = {
-    "000123456789": None,
-    "000111111116": "no_account",
-    "000111111113": "account_closed",
-    "000222222227": "insufficient_funds",
-    "000333333335": "debit_not_authorized",
-    "000444444440": "invalid_currency",
-}
-BANK_TOKENS: dict[str, str] = {
-    "btok_us": "000123456789",
-    "btok_us_verified": "000123456789",
-    "btok_us_verified_noAccount": "000111111116",
-    "btok_us_verified_accountClosed": "000111111113",
-    "btok_us_verified_insufficientFunds": "000222222227",
-    "btok_us_verified_debitNotAuthorized": "000333333335",
-    "btok_us_verified_invalidCurrency": "000444444440",
-}
-FAILURE_MESSAGES = {
-    "no_account": "The bank account details on file are probably incorrect. No bank account "
-    "could be located with those details.",
-    "account_closed": "The bank account has been closed.",
-    "insufficient_funds": "Your Stripe account has insufficient funds to cover the payout.",
-    "debit_not_authorized": "Debit transactions are not approved on the bank account. (Stripe "
-    "requires bank accounts to be set up for both credit and debit payouts.)",
-    "invalid_currency": "The bank was unable to process this payout because of its currency. "
-    "This is probably because the bank account cannot accept payments in that currency.",
-}
-COUNTRY_CURRENCY = {
-    "US": "usd", "GB": "gbp", "CA": "cad", "AU": "aud", "NZ": "nzd", "JP": "jpy", "CH": "chf",
-    "SE": "sek", "NO": "nok", "DK": "dkk", "PL": "pln", "CZ": "czk", "HU": "huf", "SG": "sgd",
-    "HK": "hkd", "MX": "mxn", "BR": "brl", "IN": "inr", "RO": "ron", "BG": "bgn", "AE": "aed",
-    "TH": "thb", "MY": "myr",
-}  # fmt: skip
-EURO_COUNTRIES = frozenset("AT BE CY DE EE ES FI FR GR HR IE IT LT LU LV MT NL PT SI SK".split())
-CAPABILITIES = frozenset(
-    "card_payments transfers acss_debit_payments affirm_payments afterpay_clearpay_payments "
-    "bancontact_payments card_issuing eps_payments giropay_payments ideal_payments "
-    "klarna_payments legacy_payments link_payments sepa_debit_payments sofort_payments "
-    "tax_reporting_us_1099_k tax_reporting_us_1099_misc us_bank_account_ach_payments "
-    "cashapp_payments p24_payments".split()
-)
 ACCOUNT_TYPES = frozenset({"custom", "express", "standard"})
 BUSINESS_TYPES = frozenset({"individual", "company", "non_profit", "government_entity"})
 INTERVALS = frozenset({"manual", "daily", "weekly", "monthly"})
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-
-
-def currency_for_country(country: str, fallback: str) -> str:
-    if country in EURO_COUNTRIES:
-        return "eur"
-    return COUNTRY_CURRENCY.get(country, fallback)
-
-
-# -- bank accounts ----------------------------------------------------------------------------
-def _fingerprint(country: str, routing: str | None, number: str) -> str:
-    digest = hashlib.sha256(f"{country}:{routing}:{number}".encode()).digest()
-    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-    return "".join(alphabet[b % 62] for b in digest[:16])
-
-
-_FAILING_FINGERPRINTS = {
-    _fingerprint("US", TEST_ROUTING, number): code
-    for number, code in TEST_ACCOUNT_NUMBERS.items()
-    if code is not None
-}
-
-
-def bank_failure(bank: Obj | None) -> str | None:
-    """The payout failure code Stripe's test bank account produces (None: it pays out)."""
-    if bank is None:
-        return None
-    return _FAILING_FINGERPRINTS.get(str(bank.get("fingerprint")))
-
-
-def new_bank_account(
-    ctx: Ctx,
-    account: str,
-    number: str,
-    *,
-    country: str = "US",
-    currency: str = "usd",
-    routing: str | None = TEST_ROUTING,
-    holder_name: str | None = None,
-    holder_type: str | None = None,
-    metadata: dict[str, str] | None = None,
-) -> Obj:
-    return {
-        "id": ctx.new_id("ba"),
-        "object": "bank_account",
-        "account": account,
-        "account_holder_name": holder_name,
-        "account_holder_type": holder_type,
-        "account_type": None,
-        "available_payout_methods": ["standard"],
-        "bank_name": "STRIPE TEST BANK",
-        "country": country,
-        "currency": currency,
-        "customer": None,
-        "default_for_currency": False,
-        "fingerprint": _fingerprint(country, routing, number),
-        "last4": number[-4:],
-        "metadata": metadata or {},
-        "routing_number": routing,
-        "status": "new",
-    }
-
-
-def _check_number(number: str, param: str) -> None:
-    if not number.isdigit() or not 4 <= len(number) <= 17:
-        raise invalid("Invalid account number: it must contain 4 to 17 digits.", param)
-    if number not in TEST_ACCOUNT_NUMBERS:
-        raise invalid(
-            "You must use a test bank account number in test mode. Try 000123456789 or see "
-            "more options at https://stripe.com/docs/connect/testing#account-numbers.",
-            param,
-        )
-
-
-def _read_external_account(ctx: Ctx, p: Params, account: str, key: str) -> Obj | None:
-    """`external_account` as a test token (btok_...) or a bank account hash."""
-    raw = p.raw(key)
-    if raw is None or raw == "":
-        return None
-    acct = ctx.store.get(account, kind="account") or {}
-    acct_currency = acct.get("default_currency") or ctx.config.default_currency
-    if isinstance(raw, str):
-        number = BANK_TOKENS.get(raw)
-        if number is None:
-            raise invalid(f"No such token: '{raw}'", key, code="resource_missing")
-        return new_bank_account(ctx, account, number, currency="usd")
-    sub = p.sub(key)
-    assert sub is not None
-    obj_type = sub.string("object", required=True, choices={"bank_account"})
-    assert obj_type is not None
-    country = (sub.string("country", required=True, max_len=2) or "US").upper()
-    currency = sub.currency("currency") or currency_for_country(country, acct_currency)
-    number = sub.string("account_number", required=True)
-    assert number is not None
-    routing = sub.string("routing_number")
-    holder_name = sub.string("account_holder_name", max_len=256)
-    holder_type = sub.string("account_holder_type", choices={"individual", "company"})
-    sub.done()
-    _check_number(number, f"{key}[account_number]")
-    if country == "US":
-        if routing is None:
-            raise invalid(
-                f"Missing required param: {key}[routing_number].", f"{key}[routing_number]"
-            )
-        if not routing.isdigit() or len(routing) != 9:
-            raise invalid("Routing number must have 9 digits.", f"{key}[routing_number]")
-    return new_bank_account(
-        ctx,
-        account,
-        number,
-        country=country,
-        currency=currency,
-        routing=routing,
-        holder_name=holder_name,
-        holder_type=holder_type,
-    )
-
-
-def _banks(em: Emulator, account: str) -> list[Obj]:
-    out: list[Obj] = []
-    for ba_id in em.store.iter_ids(account, "bank_account", newest_first=False):
-        obj = em.store.get(ba_id)
-        if obj is not None:
-            out.append(obj)
-    return out
+REJECT_REASONS = frozenset({"fraud", "terms_of_service", "other"})
+MIN_DELAY_DAYS = 2
 
 
 def default_bank_account(em: Emulator, account: str, currency: str) -> Obj | None:
-    """The external account payouts in `currency` go to (None when there is none)."""
-    for ba in _banks(em, account):
-        if ba["currency"] == currency and ba["default_for_currency"]:
-            return ba
-    return None
+    """The external account (bank account or card) payouts in `currency` go to."""
+    return default_external_account(em, account, currency)
 
 
-def _add_bank(ctx: Ctx, account: str, ba: Obj, make_default: bool) -> Obj:
-    current = default_bank_account(ctx.em, account, ba["currency"])
-    if current is None or make_default:
-        if current is not None:
-            current["default_for_currency"] = False
-            ctx.store.save(current)
-        ba["default_for_currency"] = True
-    ctx.store.insert(account, ba)
-    _sync_account(ctx.em, account)
-    return ba
-
-
-def _sync_account(em: Emulator, account: str) -> Obj | None:
-    """Refresh the account's embedded `external_accounts` list and payouts_enabled."""
-    acct = em.store.get(account, kind="account")
-    if acct is None:
-        return None
-    banks = _banks(em, account)[::-1]  # newest first, defaults ahead (stable sort)
-    banks.sort(key=lambda b: not b["default_for_currency"])
-    acct["external_accounts"]["data"] = banks[:10]
-    acct["external_accounts"]["has_more"] = len(banks) > 10
-    if account != em.config.platform_account:
-        acct["payouts_enabled"] = bool(banks)
-    em.store.save(acct)
-    return acct
+def bank_failure(em: Emulator, ext: Obj | None) -> str | None:
+    """The payout failure code `ext` produces (None: it pays out)."""
+    return payout_failure(em, ext)
 
 
 def ensure_platform_bank(em: Emulator, number: str | None = None) -> Obj:
     """The platform's payout bank account (000123456789 unless replaced)."""
     platform = em.config.platform_account
     currency = em.config.default_currency
-    existing = default_bank_account(em, platform, currency)
+    existing = default_external_account(em, platform, currency)
     if existing is not None and number is None:
         return existing
     ctx = em.ctx(platform)
@@ -259,9 +83,10 @@ def ensure_platform_bank(em: Emulator, number: str | None = None) -> Obj:
         holder_name="payplane",
         holder_type="company",
     )
+    ba["available_payout_methods"] = ["standard"]
     if existing is not None:
         em.store.delete(existing["id"])
-    return _add_bank(ctx, platform, ba, True)
+    return ext_mod.add_external(em, platform, ba, True)
 
 
 @control("POST", "/_emulator/platform/bank_account")
@@ -276,6 +101,48 @@ def set_platform_bank(app: EmulatorApp, body: dict[str, Any]) -> Obj:
     if not isinstance(number, str) or number not in TEST_ACCOUNT_NUMBERS:
         raise ValueError(f"account_number must be one of {sorted(TEST_ACCOUNT_NUMBERS)}")
     return ensure_platform_bank(app.em, number)
+
+
+def mark_errored(em: Emulator, account: str, ext_id: str) -> None:
+    """A payout to `ext_id` failed: Stripe stops scheduled payouts until it is updated."""
+    _set_ext_status(em, account, ext_id, "errored")
+
+
+def mark_validated(em: Emulator, account: str, ext_id: str) -> None:
+    """A payout to a new bank account was paid: the account is known to exist."""
+    ext = em.store.get(ext_id, account, "bank_account")
+    if ext is not None and ext["status"] == "new":
+        _set_ext_status(em, account, ext_id, "validated")
+
+
+def _set_ext_status(em: Emulator, account: str, ext_id: str, status: str) -> None:
+    ext = ext_mod.get_external(em, account, ext_id)
+    if ext is None or ext["status"] == status:
+        return
+    before = em.store.get(account, kind="account")
+    old = ext["status"]
+    ext["status"] = status
+    em.store.save(ext)
+    ext_mod.sync_account(em, account)
+    em.emit(account, "account.external_account.updated", ext, {"status": old})
+    onboarding.refresh(em, account, before)
+
+
+@on_restore
+def _restore_ownership_checks(em: Emulator) -> None:
+    """After loading a SQLite store: finish ownership verifications that were under way."""
+    for account in em.store.accounts_with("bank_account"):
+        for ext in ext_mod.all_external_accounts(em, account):
+            if ext["status"] == "new" and ext_mod.is_ownership_verified_number(ext):
+                em.schedule(em.now(), "connect.bank_ownership", (account, ext["id"]))
+
+
+@timer("connect.bank_ownership")
+def _ownership_verified(em: Emulator, arg: tuple[str, str]) -> None:
+    account, ext_id = arg
+    ext = em.store.get(ext_id, account, "bank_account")
+    if ext is not None and ext["status"] in ("new", "validated"):
+        _set_ext_status(em, account, ext_id, "verified")
 
 
 # -- accounts ---------------------------------------------------------------------------------
@@ -293,30 +160,13 @@ def _connected(ctx: Ctx, acct_id: str) -> Obj:
     return ctx.get(acct_id, "account", param="account")
 
 
-def _capset_id(acct_id: str) -> str:
-    return f"capset_{acct_id}"
-
-
-def _capabilities(ctx: Ctx, acct_id: str) -> dict[str, dict[str, Any]]:
-    found = ctx.store.get(_capset_id(acct_id))
-    return dict(found["items"]) if found else {}
-
-
-def _store_capabilities(ctx: Ctx, acct_id: str, items: dict[str, dict[str, Any]]) -> None:
-    obj: Obj = {"id": _capset_id(acct_id), "object": "emulator.capabilities", "items": items}
-    if ctx.store.get(obj["id"]) is None:
-        ctx.store.insert(acct_id, obj)
-    else:
-        ctx.store.save(obj)
-
-
 def _read_capabilities(p: Params) -> dict[str, bool] | None:
     sub = p.sub("capabilities")
     if sub is None:
         return None
     out: dict[str, bool] = {}
     for name in sub.keys():
-        if name not in CAPABILITIES:
+        if name not in capabilities.CAPABILITIES:
             continue  # done() refuses it, naming capabilities[name]
         cap = sub.sub(name)
         assert cap is not None
@@ -328,67 +178,161 @@ def _read_capabilities(p: Params) -> dict[str, bool] | None:
     return out
 
 
-def _apply_capabilities(ctx: Ctx, acct: Obj, requested: dict[str, bool]) -> None:
-    items = _capabilities(ctx, acct["id"])
-    for name, want in requested.items():
-        item = items.get(name) or {"requested": False, "requested_at": None, "status": "inactive"}
-        if want and not item["requested"]:
-            item = {"requested": True, "requested_at": ctx.now, "status": "active"}
-        elif not want:
-            item = {"requested": False, "requested_at": None, "status": "inactive"}
-        items[name] = item
-    _store_capabilities(ctx, acct["id"], items)
-    acct["capabilities"] = {
-        name: item["status"] for name, item in sorted(items.items()) if item["requested"]
-    }
-    if acct["type"] != "standard":
-        acct["charges_enabled"] = acct["capabilities"].get("card_payments") == "active"
-
-
-def _read_schedule(p: Params, current: dict[str, Any]) -> dict[str, Any] | None:
-    settings = p.sub("settings")
-    if settings is None:
-        return None
-    payouts = settings.sub("payouts")
-    schedule: dict[str, Any] | None = None
-    if payouts is not None:
-        sched = payouts.sub("schedule")
-        if sched is not None:
-            schedule = dict(current)
-            interval = sched.string("interval", choices=INTERVALS)
-            if interval is not None:
-                schedule["interval"] = interval
-            if sched.has("delay_days"):
-                raw = sched.raw("delay_days")
-                schedule["delay_days"] = (
-                    2 if raw == "minimum" else sched.integer("delay_days", min=2, max=365)
+def _read_schedule(sched: Params, current: dict[str, Any]) -> dict[str, Any]:
+    """settings[payouts][schedule]: Stripe keeps only the anchor of the interval in force."""
+    interval = sched.string("interval", choices=INTERVALS) or current["interval"]
+    delay = current.get("delay_days", MIN_DELAY_DAYS)
+    if sched.has("delay_days"):
+        raw = sched.raw("delay_days")
+        delay = (
+            MIN_DELAY_DAYS
+            if raw == "minimum"
+            else sched.integer("delay_days", min=MIN_DELAY_DAYS, max=365)
+        )
+    weekly = sched.string("weekly_anchor", choices=set(WEEKDAYS))
+    monthly = sched.integer("monthly_anchor", min=1, max=31)
+    sched.done()
+    schedule: dict[str, Any] = {"delay_days": delay, "interval": interval}
+    for key, value, wanted in (("weekly_anchor", weekly, "weekly"),
+                               ("monthly_anchor", monthly, "monthly")):  # fmt: skip
+        if value is not None and interval != wanted:
+            raise invalid(
+                f"You can only set {key} when the interval is {wanted}.",
+                f"settings[payouts][schedule][{key}]",
+            )
+        if interval == wanted:
+            value = value if value is not None else current.get(key)
+            if value is None:
+                raise invalid(
+                    f"Missing required param: settings[payouts][schedule][{key}].",
+                    f"settings[payouts][schedule][{key}]",
                 )
-            anchor = sched.string("weekly_anchor", choices=set(WEEKDAYS))
-            if anchor is not None:
-                schedule["weekly_anchor"] = anchor
-            monthly = sched.integer("monthly_anchor", min=1, max=31)
-            if monthly is not None:
-                schedule["monthly_anchor"] = monthly
-            sched.done()
-            if schedule["interval"] == "weekly":
-                schedule.setdefault("weekly_anchor", "monday")
-            if schedule["interval"] == "monthly":
-                schedule.setdefault("monthly_anchor", 1)
-        payouts.done()
-    settings.done()
+            schedule[key] = value
     return schedule
 
 
-def _read_profile(p: Params, current: dict[str, Any]) -> dict[str, Any] | None:
+def _read_settings(p: Params, acct: Obj) -> None:
+    settings = p.sub("settings")
+    if settings is None:
+        return
+    payouts = settings.sub("payouts")
+    if payouts is not None:
+        current = acct["settings"]["payouts"]
+        sched = payouts.sub("schedule")
+        if sched is not None:
+            current["schedule"] = _read_schedule(sched, current["schedule"])
+        debit = payouts.boolean("debit_negative_balances")
+        if debit is not None:
+            current["debit_negative_balances"] = debit
+        if payouts.has("statement_descriptor"):
+            current["statement_descriptor"] = payouts.string("statement_descriptor", max_len=22)
+        payouts.done()
+    settings.done()
+
+
+def _read_profile(p: Params, acct: Obj) -> None:
     sub = p.sub("business_profile")
     if sub is None:
-        return None
-    profile = dict(current)
-    for key in ("name", "url", "mcc", "product_description", "support_email", "support_phone"):
+        return
+    profile = acct["business_profile"]
+    for key in ("name", "url", "product_description", "support_email", "support_phone",
+                "support_url"):  # fmt: skip
         if sub.has(key):
             profile[key] = sub.string(key, max_len=5000)
+    if sub.has("mcc"):
+        mcc = sub.string("mcc", max_len=4)
+        if mcc is not None and (len(mcc) != 4 or not mcc.isdigit()):
+            raise invalid("Invalid MCC: it must be 4 digits.", "business_profile[mcc]")
+        profile["mcc"] = mcc
     sub.done()
-    return profile
+
+
+def _read_tos(p: Params, acct: Obj) -> None:
+    tos = p.sub("tos_acceptance")
+    if tos is None:
+        return
+    if acct["type"] != "custom":
+        raise invalid(
+            "You cannot accept the Terms of Service on behalf of Standard and Express "
+            "connected accounts.",
+            "tos_acceptance",
+        )
+    current = acct["tos_acceptance"]
+    if tos.has("date"):
+        current["date"] = tos.integer("date", min=0)
+    for key in ("ip", "user_agent", "service_agreement"):
+        if tos.has(key):
+            current[key] = tos.string(key, max_len=500)
+    tos.done()
+
+
+def _read_company(p: Params, acct: Obj) -> list[tuple[str, str]]:
+    sub = p.sub("company")
+    if sub is None:
+        return []
+    company = company_of(acct)
+    for key in ("name", "phone"):
+        if sub.has(key):
+            company[key] = sub.string(key, max_len=300)
+    if sub.has("address"):
+        company["address"] = {**company["address"], **(address(sub.sub("address")) or {})}
+    for flag in ("directors_provided", "executives_provided", "owners_provided"):
+        value = sub.boolean(flag)
+        if value is not None:
+            company[flag] = value
+    tax_id = sub.string("tax_id", max_len=30)
+    sub.done()
+    if tax_id is None:
+        return []
+    company["tax_id_provided"] = True
+    return [("tax_id", tax_id)]
+
+
+def _read_individual(ctx: Ctx, p: Params, acct: Obj) -> list[tuple[str, str]]:
+    sub = p.sub("individual")
+    if sub is None:
+        return []
+    individual = acct.get("individual")
+    if not isinstance(individual, dict):
+        individual = new_person(ctx, acct["id"], representative=True)
+        acct["individual"] = individual
+    return apply_person_params(individual, sub, relationship=False)
+
+
+def _read_account_data(ctx: Ctx, p: Params, acct: Obj) -> dict[str, list[tuple[str, str]]]:
+    """Everything both create and update accept about the business; answers the secrets."""
+    for field in ("email",):
+        if p.has(field):
+            acct[field] = p.string(field, max_len=512)
+    if p.has("business_type"):
+        acct["business_type"] = p.string("business_type", choices=BUSINESS_TYPES)
+    _read_profile(p, acct)
+    _read_settings(p, acct)
+    _read_tos(p, acct)
+    secrets = {"individual": _read_individual(ctx, p, acct), "company": _read_company(p, acct)}
+    return {k: v for k, v in secrets.items() if v}
+
+
+def _record(ctx: Ctx, acct_id: str, secrets: dict[str, list[tuple[str, str]]]) -> None:
+    for subject, values in secrets.items():
+        onboarding.record_secrets(ctx.em, acct_id, subject, values)
+
+
+def _add_external(ctx: Ctx, acct_id: str, ext: Obj, make_default: bool, emit: bool = True) -> Obj:
+    ext_mod.add_external(ctx.em, acct_id, ext, make_default)
+    if ext_mod.is_ownership_verified_number(ext):
+        ctx.em.schedule(
+            ctx.now + ctx.config.connect_verification_delay_s,
+            "connect.bank_ownership",
+            (acct_id, ext["id"]),
+        )
+    if not emit:
+        return ext
+    saved = ctx.store.get(ext["id"])
+    assert saved is not None
+    ctx.em.emit(acct_id, "account.external_account.created", saved, None, ctx.request_id,
+                ctx.idempotency_key)  # fmt: skip
+    return saved
 
 
 @route("POST", "/v1/accounts", perm="accounts")
@@ -403,108 +347,72 @@ def create(ctx: Ctx, p: Params) -> Obj:
     currency = p.currency("default_currency") or currency_for_country(
         country, ctx.config.default_currency
     )
-    email = p.string("email", max_len=512)
-    business_type = p.string("business_type", choices=BUSINESS_TYPES)
     metadata = p.metadata() or {}
-    capabilities = _read_capabilities(p) or {}
+    requested = _read_capabilities(p) or {}
     acct_id = ctx.new_id("acct", 16)
     acct = account_object(
-        acct_id,
-        ctx.now,
-        country,
-        currency,
-        type_,
-        email=email,
-        business_type=business_type,
-        metadata=metadata,
-        payouts_enabled=False,
-        charges_enabled=type_ == "standard",
-        details_submitted=type_ != "custom",
-    )
+        acct_id, ctx.now, country, currency, type_, metadata=metadata, payouts_enabled=False,
+        charges_enabled=False, details_submitted=False,
+    )  # fmt: skip
     if type_ == "standard":
         acct["controller"] = {"is_controller": False, "type": "account"}
-    profile = _read_profile(p, acct["business_profile"])
-    if profile is not None:
-        acct["business_profile"] = profile
-    schedule = _read_schedule(p, acct["settings"]["payouts"]["schedule"])
-    if schedule is not None:
-        acct["settings"]["payouts"]["schedule"] = schedule
-    tos = p.sub("tos_acceptance")
-    if tos is not None:
-        acct["tos_acceptance"] = {
-            "date": tos.integer("date", min=0),
-            "ip": tos.string("ip"),
-            "user_agent": tos.string("user_agent"),
-        }
-        tos.done()
-    bank = _read_external_account(ctx, p, acct_id, "external_account")
+        requested = {"card_payments": True, "transfers": True, **requested}
+    acct["settings"]["payouts"]["debit_negative_balances"] = type_ != "custom"
+    secrets = _read_account_data(ctx, p, acct)
+    ext = ext_mod.read_external_account(ctx, p, acct_id, "external_account")
     p.done()
     ctx.insert(acct, ("email",))
-    _apply_capabilities(ctx, acct, capabilities)
-    ctx.save(acct)
-    if bank is not None:
-        _add_bank(ctx, acct_id, bank, True)
-    created = ctx.store.get(acct_id, kind="account")
-    assert created is not None
-    return created
+    _record(ctx, acct_id, secrets)
+    capabilities.set_capabilities(ctx.em, acct_id, requested)
+    if ext is not None:
+        _add_external(ctx, acct_id, ext, True, emit=False)
+    # A new account is no change: no account.updated, whatever its requirements.
+    onboarding.refresh(ctx.em, acct_id, emit=False)
+    return _account(ctx, acct_id)
+
+
+def _account(ctx: Ctx, acct_id: str) -> Obj:
+    acct = ctx.store.get(acct_id, kind="account")
+    assert acct is not None
+    return acct
 
 
 @route("GET", "/v1/accounts/{id}", perm="accounts")
 def retrieve(ctx: Ctx, p: Params, id: str) -> Obj:
     p.done()
     if id == ctx.account:
-        own = ctx.store.get(id, kind="account")
-        assert own is not None
-        return own
+        return _account(ctx, id)
     return _connected(ctx, id)
 
 
 @route("POST", "/v1/accounts/{id}", perm="accounts")
 def update(ctx: Ctx, p: Params, id: str) -> Obj:
     acct = _connected(ctx, id)
-    before: dict[str, Any] = {}
-    for field in ("email", "business_type"):
-        if p.has(field):
-            choices = BUSINESS_TYPES if field == "business_type" else None
-            value = p.string(field, max_len=512, choices=choices)
-            if value != acct[field]:
-                before[field] = acct[field]
-                acct[field] = value
+    before = _account(ctx, id)
     if p.has("default_currency"):
         cur = p.currency("default_currency")
-        if cur is not None and cur != acct["default_currency"]:
-            before["default_currency"] = acct["default_currency"]
+        if cur is not None:
             acct["default_currency"] = cur
     if p.has("metadata"):
-        meta = merge_metadata(acct["metadata"], p.metadata())
-        if meta != acct["metadata"]:
-            before["metadata"] = acct["metadata"]
-            acct["metadata"] = meta
-    profile = _read_profile(p, acct["business_profile"])
-    if profile is not None and profile != acct["business_profile"]:
-        before["business_profile"] = acct["business_profile"]
-        acct["business_profile"] = profile
-    schedule = _read_schedule(p, acct["settings"]["payouts"]["schedule"])
-    if schedule is not None and schedule != acct["settings"]["payouts"]["schedule"]:
-        before["settings"] = {"payouts": {"schedule": acct["settings"]["payouts"]["schedule"]}}
-        acct["settings"]["payouts"]["schedule"] = schedule
+        acct["metadata"] = merge_metadata(acct["metadata"], p.metadata())
+    secrets = _read_account_data(ctx, p, acct)
     requested = _read_capabilities(p)
-    bank = _read_external_account(ctx, p, id, "external_account")
+    ext = ext_mod.read_external_account(ctx, p, id, "external_account")
     p.done()
-    if requested:
-        caps_before = dict(acct["capabilities"])
-        _apply_capabilities(ctx, acct, requested)
-        if acct["capabilities"] != caps_before:
-            before["capabilities"] = caps_before
     ctx.save(acct)
-    if bank is not None:
-        before["external_accounts"] = acct["external_accounts"]
-        _add_bank(ctx, id, bank, True)
-    updated = ctx.store.get(id, kind="account")
-    assert updated is not None
-    if before:
-        ctx.em.emit(id, "account.updated", updated, before, ctx.request_id, ctx.idempotency_key)
-    return updated
+    _record(ctx, id, secrets)
+    if requested:
+        capabilities.set_capabilities(ctx.em, id, requested)
+    if ext is not None:
+        _add_external(ctx, id, ext, True)
+    if id == ctx.config.platform_account:
+        updated = _account(ctx, id)
+        previous = onboarding.diff(before, updated)
+        if previous:
+            ctx.emit("account.updated", updated, previous)
+        return updated
+    onboarding.ctx_refresh(ctx, id, before)
+    return _account(ctx, id)
 
 
 @route("DELETE", "/v1/accounts/{id}", perm="accounts")
@@ -517,6 +425,24 @@ def delete(ctx: Ctx, p: Params, id: str) -> Obj:
     return {"id": id, "object": "account", "deleted": True}
 
 
+@route("POST", "/v1/accounts/{id}/reject", perm="accounts")
+def reject(ctx: Ctx, p: Params, id: str) -> Obj:
+    acct = _connected(ctx, id)
+    reason = p.string("reason", required=True, choices=REJECT_REASONS)
+    p.done()
+    assert reason is not None
+    if acct["type"] == "standard" or id == ctx.config.platform_account:
+        raise invalid(
+            "You can only reject accounts where your platform is liable for negative "
+            "balances (Custom and Express accounts).",
+            "account",
+        )
+    before = _account(ctx, id)
+    onboarding.reject(ctx.em, id, reason)
+    onboarding.ctx_refresh(ctx, id, before)
+    return _account(ctx, id)
+
+
 @route("GET", "/v1/accounts", perm="accounts")
 def list_(ctx: Ctx, p: Params) -> Obj:
     _require_platform(ctx)
@@ -527,17 +453,15 @@ def list_(ctx: Ctx, p: Params) -> Obj:
 # -- external accounts ------------------------------------------------------------------------
 def _ext_scope(ctx: Ctx, acct_id: str) -> Obj:
     if acct_id == ctx.account:
-        own = ctx.store.get(acct_id, kind="account")
-        assert own is not None
-        return own
+        return _account(ctx, acct_id)
     return _connected(ctx, acct_id)
 
 
-def _get_bank(ctx: Ctx, acct_id: str, ba_id: str) -> Obj:
-    ba = ctx.store.get(ba_id, acct_id, "bank_account")
-    if ba is None:
-        raise missing("external account", ba_id)
-    return ba
+def _get_ext(ctx: Ctx, acct_id: str, ext_id: str) -> Obj:
+    ext = ext_mod.get_external(ctx.em, acct_id, ext_id)
+    if ext is None:
+        raise missing("external account", ext_id)
+    return ext
 
 
 def _emit_for(ctx: Ctx, acct_id: str, type_: str, obj: Obj, prev: dict[str, Any] | None) -> None:
@@ -549,17 +473,16 @@ def create_external(ctx: Ctx, p: Params, id: str) -> Obj:
     _ext_scope(ctx, id)
     if not p.has("external_account"):
         p.string("external_account", required=True)
-    bank = _read_external_account(ctx, p, id, "external_account")
+    ext = ext_mod.read_external_account(ctx, p, id, "external_account")
     make_default = p.boolean("default_for_currency") or False
     metadata = p.metadata()
     p.done()
-    assert bank is not None
+    assert ext is not None
     if metadata:
-        bank["metadata"] = metadata
-    _add_bank(ctx, id, bank, make_default)
-    saved = ctx.store.get(bank["id"])
-    assert saved is not None
-    _emit_for(ctx, id, "account.external_account.created", saved, None)
+        ext["metadata"] = metadata
+    before = _account(ctx, id)
+    saved = _add_external(ctx, id, ext, make_default)
+    onboarding.ctx_refresh(ctx, id, before)
     return saved
 
 
@@ -567,111 +490,115 @@ def create_external(ctx: Ctx, p: Params, id: str) -> Obj:
 def retrieve_external(ctx: Ctx, p: Params, id: str, ext: str) -> Obj:
     p.done()
     _ext_scope(ctx, id)
-    return _get_bank(ctx, id, ext)
+    return _get_ext(ctx, id, ext)
+
+
+_CARD_FIELDS = ("name", "address_city", "address_country", "address_line1", "address_line2",
+                "address_state", "address_zip")  # fmt: skip
 
 
 @route("POST", "/v1/accounts/{id}/external_accounts/{ext}", perm="accounts")
 def update_external(ctx: Ctx, p: Params, id: str, ext: str) -> Obj:
     _ext_scope(ctx, id)
-    ba = _get_bank(ctx, id, ext)
-    before: dict[str, Any] = {}
-    for field in ("account_holder_name",):
-        if p.has(field):
-            value = p.string(field, max_len=256)
-            if value != ba[field]:
-                before[field], ba[field] = ba[field], value
-    if p.has("account_holder_type"):
-        value = p.string("account_holder_type", choices={"individual", "company"})
-        if value != ba["account_holder_type"]:
-            before["account_holder_type"], ba["account_holder_type"] = (
-                ba["account_holder_type"],
-                value,
+    obj = _get_ext(ctx, id, ext)
+    old = _get_ext(ctx, id, ext)
+    if obj["object"] == "bank_account":
+        if p.has("account_holder_name"):
+            obj["account_holder_name"] = p.string("account_holder_name", max_len=256)
+        if p.has("account_holder_type"):
+            obj["account_holder_type"] = p.string(
+                "account_holder_type", choices={"individual", "company"}
             )
+    else:
+        for field in _CARD_FIELDS:
+            if p.has(field):
+                obj[field] = p.string(field, max_len=200)
+        month = p.integer("exp_month", min=1, max=12)
+        year = p.integer("exp_year", min=2000, max=2100)
+        obj["exp_month"] = month or obj["exp_month"]
+        obj["exp_year"] = year or obj["exp_year"]
+    touched = bool(p.keys())
     if p.has("metadata"):
-        meta = merge_metadata(ba["metadata"], p.metadata())
-        if meta != ba["metadata"]:
-            before["metadata"], ba["metadata"] = ba["metadata"], meta
+        obj["metadata"] = merge_metadata(obj["metadata"], p.metadata())
     make_default = p.boolean("default_for_currency")
     p.done()
-    if make_default and not ba["default_for_currency"]:
-        current = default_bank_account(ctx.em, id, ba["currency"])
+    before = _account(ctx, id)
+    if make_default and not obj["default_for_currency"]:
+        current = default_external_account(ctx.em, id, obj["currency"])
         if current is not None:
             current["default_for_currency"] = False
             ctx.store.save(current)
-        before["default_for_currency"] = False
-        ba["default_for_currency"] = True
-    ctx.store.save(ba)
-    _sync_account(ctx.em, id)
-    if before:
-        _emit_for(ctx, id, "account.external_account.updated", ba, before)
-    return ba
+        obj["default_for_currency"] = True
+    if touched and obj["status"] == "errored":
+        obj["status"] = "new"  # updated details: Stripe resumes scheduled payouts
+    ctx.store.save(obj)
+    ext_mod.sync_account(ctx.em, id)
+    previous = onboarding.diff(old, obj)
+    if previous:
+        _emit_for(ctx, id, "account.external_account.updated", obj, previous)
+    onboarding.ctx_refresh(ctx, id, before)
+    return obj
 
 
 @route("DELETE", "/v1/accounts/{id}/external_accounts/{ext}", perm="accounts")
 def delete_external(ctx: Ctx, p: Params, id: str, ext: str) -> Obj:
     p.done()
     acct = _ext_scope(ctx, id)
-    ba = _get_bank(ctx, id, ext)
-    others = [b for b in _banks(ctx.em, id) if b["id"] != ext]
-    if ba["default_for_currency"] and ba["currency"] == acct["default_currency"] and others:
+    obj = _get_ext(ctx, id, ext)
+    others = [b for b in ext_mod.all_external_accounts(ctx.em, id) if b["id"] != ext]
+    if obj["default_for_currency"] and obj["currency"] == acct["default_currency"] and others:
         raise invalid(
             "You cannot delete the default external account for your default currency. Please "
             "make another external account the default using the `default_for_currency` "
             "param, and then delete this one.",
             "id",
         )
+    before = _account(ctx, id)
     ctx.store.delete(ext)
-    _sync_account(ctx.em, id)
-    _emit_for(ctx, id, "account.external_account.deleted", ba, None)
-    return {"id": ext, "object": "bank_account", "deleted": True}
+    ext_mod.sync_account(ctx.em, id)
+    _emit_for(ctx, id, "account.external_account.deleted", obj, None)
+    onboarding.ctx_refresh(ctx, id, before)
+    return {"id": ext, "object": obj["object"], "deleted": True}
 
 
 @route("GET", "/v1/accounts/{id}/external_accounts", perm="accounts")
 def list_external(ctx: Ctx, p: Params, id: str) -> Obj:
     _ext_scope(ctx, id)
-    p.string("object", choices={"bank_account", "card"})
-    return list_response(
-        ctx,
-        p,
-        "bank_account",
-        f"/v1/accounts/{id}/external_accounts",
-        account=id,
-    )
+    kind = p.string("object", choices={"bank_account", "card"})
+    limit = p.integer("limit", min=1, max=100) or 10
+    starting_after = p.string("starting_after")
+    ending_before = p.string("ending_before")
+    p.done()
+    items = [e for e in ext_mod.all_external_accounts(ctx.em, id)[::-1]
+             if kind is None or e["object"] == kind]  # fmt: skip
+    ids = [e["id"] for e in items]
+    for cursor, param in ((starting_after, "starting_after"), (ending_before, "ending_before")):
+        if cursor is not None and cursor not in ids:
+            raise missing("external account", cursor, param)
+    if starting_after is not None:
+        items = items[ids.index(starting_after) + 1 :]
+        page, has_more = items[:limit], len(items) > limit
+    elif ending_before is not None:
+        items = items[: ids.index(ending_before)]
+        page, has_more = items[-limit:], len(items) > limit
+    else:
+        page, has_more = items[:limit], len(items) > limit
+    url = f"/v1/accounts/{id}/external_accounts"
+    return {"object": "list", "data": page, "has_more": has_more, "url": url}
 
 
 # -- capabilities -----------------------------------------------------------------------------
-_REQS: dict[str, Any] = {
-    "alternatives": [], "current_deadline": None, "currently_due": [], "disabled_reason": None,
-    "errors": [], "eventually_due": [], "past_due": [], "pending_verification": [],
-}  # fmt: skip
-
-
-def _capability_object(acct_id: str, name: str, item: dict[str, Any]) -> Obj:
-    return {
-        "id": name,
-        "object": "capability",
-        "account": acct_id,
-        "future_requirements": dict(_REQS),
-        "requested": item["requested"],
-        "requested_at": item["requested_at"],
-        "requirements": dict(_REQS),
-        "status": item["status"],
-    }
-
-
-def _capability(ctx: Ctx, acct_id: str, name: str) -> dict[str, Any]:
-    if name not in CAPABILITIES:
+def _check_capability(name: str) -> None:
+    if name not in capabilities.CAPABILITIES:
         raise invalid(f"No such capability: '{name}'", "capability", code="resource_missing")
-    items = _capabilities(ctx, acct_id)
-    return items.get(name) or {"requested": False, "requested_at": None, "status": "inactive"}
 
 
 @route("GET", "/v1/accounts/{id}/capabilities", perm="accounts")
 def list_capabilities(ctx: Ctx, p: Params, id: str) -> Obj:
     p.done()
     _ext_scope(ctx, id)
-    items = _capabilities(ctx, id)
-    data = [_capability_object(id, name, items[name]) for name in sorted(items)]
+    items = capabilities.capability_items(ctx.em, id)
+    data = [capabilities.capability_object(ctx.em, id, name) for name in sorted(items)]
     return {
         "object": "list",
         "data": data,
@@ -684,22 +611,21 @@ def list_capabilities(ctx: Ctx, p: Params, id: str) -> Obj:
 def retrieve_capability(ctx: Ctx, p: Params, id: str, name: str) -> Obj:
     p.done()
     _ext_scope(ctx, id)
-    return _capability_object(id, name, _capability(ctx, id, name))
+    _check_capability(name)
+    return capabilities.capability_object(ctx.em, id, name)
 
 
 @route("POST", "/v1/accounts/{id}/capabilities/{name}", perm="accounts")
 def update_capability(ctx: Ctx, p: Params, id: str, name: str) -> Obj:
-    acct = _connected(ctx, id)
-    _capability(ctx, id, name)
+    _connected(ctx, id)
+    _check_capability(name)
     requested = p.boolean("requested")
     p.done()
     if requested is not None:
-        before = dict(acct["capabilities"])
-        _apply_capabilities(ctx, acct, {name: requested})
-        ctx.save(acct)
-        if acct["capabilities"] != before:
-            _emit_for(ctx, id, "account.updated", acct, {"capabilities": before})
-    return _capability_object(id, name, _capability(ctx, id, name))
+        before = _account(ctx, id)
+        capabilities.set_capabilities(ctx.em, id, {name: requested})
+        onboarding.ctx_refresh(ctx, id, before)
+    return capabilities.capability_object(ctx.em, id, name)
 
 
 def settlement(em: Emulator, account: str, amount: int, currency: str) -> tuple[int, str]:

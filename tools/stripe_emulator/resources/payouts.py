@@ -1,17 +1,30 @@
-"""Payouts: manual and automatic, pending -> in_transit -> paid | failed on the emulator clock.
+"""Payouts: standard and instant, manual and automatic, on the emulator clock.
 
 - A payout debits the available balance at once (balance transaction type `payout`,
   reporting category `payout`, negative amount).
-- One hour after creation it is `in_transit`; at its arrival date (midnight UTC
-  `config.payout_delay_days` days after creation) it is `paid`, unless its bank account is a
-  failing test account: then it is `failed` with the bank's failure code, and a
-  `payout_failure` balance transaction returns the funds.
-- Automatic payouts: every emulator day at 00:00:01 UTC each account whose payout schedule is
-  due (daily; weekly/monthly on their anchor) gets one payout per currency of every available
+- Standard: one hour after creation it is `in_transit`; at its arrival date (midnight UTC
+  `config.payout_delay_days` days after creation) it is `paid`, unless its external account
+  fails payouts (Stripe's failing test numbers, or `POST /_emulator/external_accounts/{id}/
+  payout_failure`): then it is `failed` with the failure code and message, a `payout_failure`
+  balance transaction returns the funds, and the external account is `errored` (scheduled
+  payouts stop until it is updated or replaced). With `config.payout_return_days` > 0 a bank's
+  return shows `paid` first and turns `failed` that many days later, as Stripe warns it can.
+- Instant (`method=instant`, to an external account whose available_payout_methods has
+  `instant`): paid within 30 minutes, for a fee (`pricing.instant_payout_bp`, at least
+  `pricing.instant_payout_min`) on the payout's balance transaction. It may use pending card
+  funds (the balance's `instant_available`): the shortfall is an `advance` (available now),
+  repaid by an `advance_funding` when those funds settle, as Stripe books it.
+- Automatic payouts follow each account's `settings.payouts.schedule` on the clock: every
+  emulator day at 00:00:01 UTC each account whose schedule is due (daily; weekly on its
+  weekly_anchor; monthly on its monthly_anchor, or the month's last day when the anchor is
+  past it) and whose payouts are enabled gets one payout per currency of every available
   balance transaction not yet paid out. `GET /v1/balance_transactions?payout=po_...` lists
-  them and the payout's own transaction, so their nets sum to zero; the payout's
-  reconciliation_status goes in_progress -> completed when it is paid
-  (`payout.reconciliation_completed`).
+  them and the payout's own transaction, so their nets sum to zero; reconciliation_status goes
+  in_progress -> completed when it is paid (`payout.reconciliation_completed`). A connected
+  account's `delay_days` is how long its charges stay pending.
+- Cancel: a pending standard manual payout (`payout_cancel` returns the funds). Reverse
+  (`POST /v1/payouts/{id}/reverse`): a paid payout of a connected account to a US or Canadian
+  bank account is debited back by a new payout (`original_payout` / `reversed_by`).
 """
 
 from __future__ import annotations
@@ -20,18 +33,22 @@ import itertools
 import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import money
 from ..errors import invalid
 from ..params import Params, merge_metadata
-from ..router import route
+from ..router import control, route
 from ..state import Ctx, Emulator, on_restore, timer
 from ..store import Obj
 from . import balance, connect
+from . import external_accounts as ext_mod
 from .common import created_filter, list_response
 
-__all__ = ["ensure_schedule", "start_schedule"]
+if TYPE_CHECKING:
+    from ..app import EmulatorApp
+
+__all__ = ["ensure_schedule", "instant_fee", "start_schedule"]
 
 DAY = 86_400
 IN_TRANSIT_AFTER_S = 3600
@@ -75,10 +92,16 @@ def _restore(em: Emulator) -> None:
     for account in em.store.accounts_with("payout"):
         for po_id in em.store.iter_ids(account, "payout", newest_first=False):
             po = em.store.get(po_id, kind="payout")
-            if po is None or po["status"] not in ("pending", "in_transit"):
+            if po is None or po["status"] not in ("pending", "in_transit", "paid"):
                 continue
-            at = po["created"] + IN_TRANSIT_AFTER_S
-            em.schedule(at if po["status"] == "pending" else po["arrival_date"], _PROGRESS, po_id)
+            if po["status"] == "paid":
+                code = _failure_for(em, po)
+                if code is None or not _returns_later(em, code):
+                    continue
+                at = po["arrival_date"] + em.config.payout_return_days * DAY
+            else:
+                at = _in_transit_at(po) if po["status"] == "pending" else po["arrival_date"]
+            em.schedule(at, _PROGRESS, po_id)
     for account in em.store.accounts_with("balance_transaction"):
         swept: set[str] = set()
         for po_id in em.store.iter_ids(account, "payout", newest_first=False):
@@ -115,13 +138,71 @@ def _contents(em: Emulator, account: str, po_id: str) -> list[str]:
 
 
 _PROGRESS = "payouts.progress"
+INSTANT_IN_TRANSIT_AFTER_S = 60
+INSTANT_ARRIVAL_S = 1800  # Stripe: funds usually arrive within 30 minutes
 
 
 def _ctx_for(em: Emulator, account: str) -> Ctx:
     return em.ctx(account)
 
 
+def _in_transit_at(po: Obj) -> int:
+    wait = INSTANT_IN_TRANSIT_AFTER_S if po["method"] == "instant" else IN_TRANSIT_AFTER_S
+    return int(po["created"]) + wait
+
+
+def instant_fee(em: Emulator, amount: int) -> int:
+    """Stripe's Instant Payout fee: a percentage of the amount, with a minimum."""
+    pricing = em.config.pricing
+    fee = (amount * pricing.instant_payout_bp + 5_000) // 10_000
+    return max(fee, pricing.instant_payout_min)
+
+
 # -- the payout object ------------------------------------------------------------------------
+def _new_payout(
+    ctx: Ctx,
+    po_id: str,
+    *,
+    amount: int,
+    currency: str,
+    ext: Obj,
+    bt_id: str,
+    automatic: bool,
+    method: str,
+    now: int,
+    arrival: int,
+) -> Obj:
+    return {
+        "id": po_id,
+        "object": "payout",
+        "amount": amount,
+        "application_fee": None,
+        "application_fee_amount": None,
+        "arrival_date": arrival,
+        "automatic": automatic,
+        "balance_transaction": bt_id,
+        "created": now,
+        "currency": currency,
+        "description": "STRIPE PAYOUT" if automatic else None,
+        "destination": ext["id"],
+        "failure_balance_transaction": None,
+        "failure_code": None,
+        "failure_message": None,
+        "livemode": False,
+        "metadata": {},
+        "method": method,
+        "original_payout": None,
+        "payout_method": None,
+        "reconciliation_status": "in_progress" if automatic else "not_applicable",
+        "reversed_by": None,
+        "source_type": "card",
+        "statement_descriptor": None,
+        "status": "pending",
+        "trace_id": {"status": "pending", "value": None},
+        "type": "card" if ext["object"] == "card" else "bank_account",
+    }
+
+
 def _create(
     ctx: Ctx,
     *,
@@ -129,6 +210,7 @@ def _create(
     currency: str,
     bank: Obj,
     automatic: bool,
+    method: str = "standard",
     description: str | None = None,
     metadata: dict[str, str] | None = None,
     statement_descriptor: str | None = None,
@@ -137,6 +219,15 @@ def _create(
 ) -> Obj:
     """Create a payout; `at` is the moment it is made (a timer's, when the clock jumped)."""
     po_id = ctx.new_id("po")
+    now = ctx.now if at is None else at
+    fee_details: list[dict[str, Any]] = []
+    if method == "instant":
+        fee = instant_fee(ctx.em, amount)
+        _advance(ctx, currency, amount + fee)
+        fee_details = [money.fee_detail(fee, currency, description="Instant Payout fee")]
+        arrival = now + INSTANT_ARRIVAL_S
+    else:
+        arrival = (now // DAY + ctx.config.payout_delay_days) * DAY
     bt = money.post_balance_transaction(
         ctx,
         amount=-amount,
@@ -145,42 +236,52 @@ def _create(
         reporting_category="payout",
         source=po_id,
         description="STRIPE PAYOUT",
+        fee_details=fee_details,
     )
     ctx.store.add_index(ctx.account, "balance_transaction", "payout", po_id, bt["id"])
-    now = ctx.now if at is None else at
-    po: Obj = {
-        "id": po_id,
-        "object": "payout",
-        "amount": amount,
-        "application_fee": None,
-        "application_fee_amount": None,
-        "arrival_date": (now // DAY + ctx.config.payout_delay_days) * DAY,
-        "automatic": automatic,
-        "balance_transaction": bt["id"],
-        "created": now,
-        "currency": currency,
-        "description": description or ("STRIPE PAYOUT" if automatic else None),
-        "destination": bank["id"],
-        "failure_balance_transaction": None,
-        "failure_code": None,
-        "failure_message": None,
-        "livemode": False,
-        "metadata": metadata or {},
-        "method": "standard",
-        "original_payout": None,
-        "payout_method": None,
-        "reconciliation_status": "in_progress" if automatic else "not_applicable",
-        "reversed_by": None,
-        "source_type": source_type,
-        "statement_descriptor": statement_descriptor,
-        "status": "pending",
-        "trace_id": {"status": "pending", "value": None},
-        "type": "bank_account",
-    }
+    po = _new_payout(
+        ctx, po_id, amount=amount, currency=currency, ext=bank, bt_id=bt["id"],
+        automatic=automatic, method=method, now=now, arrival=arrival,
+    )  # fmt: skip
+    if description is not None:
+        po["description"] = description
+    po["metadata"] = metadata or {}
+    po["statement_descriptor"] = statement_descriptor
+    po["source_type"] = source_type
     ctx.insert(po, ("destination",))
-    ctx.em.schedule(now + IN_TRANSIT_AFTER_S, "payouts.progress", po_id)
+    ctx.em.schedule(_in_transit_at(po), _PROGRESS, po_id)
     ctx.emit("payout.created", po)
     return po
+
+
+def _advance(ctx: Ctx, currency: str, needed: int) -> None:
+    """Pay out pending card funds now: Stripe advances the shortfall and takes it back from
+    the funds when they settle."""
+    bal = money.balance_of(ctx.em, ctx.account, currency)
+    shortfall = needed - max(bal["available"], 0)
+    if shortfall <= 0:
+        return
+    pending: list[tuple[int, int]] = []
+    for bt_id in ctx.store.iter_ids(ctx.account, "balance_transaction"):
+        bt = ctx.store.get(bt_id, kind="balance_transaction")
+        if bt is not None and bt["status"] == "pending" and bt["currency"] == currency:
+            pending.append((int(bt["available_on"]), int(bt["net"])))
+    pending.sort()
+    covered, settles = 0, ctx.now
+    for available_on, net in pending:
+        covered += net
+        settles = available_on
+        if covered >= shortfall:
+            break
+    money.post_balance_transaction(
+        ctx, amount=shortfall, currency=currency, type="advance", reporting_category="advance",
+        source=None, description="Instant Payout advance",
+    )  # fmt: skip
+    money.post_balance_transaction(
+        ctx, amount=-shortfall, currency=currency, type="advance_funding",
+        reporting_category="advance_funding", source=None,
+        description="Instant Payout advance funding", available_on=settles,
+    )  # fmt: skip
 
 
 def _bank_for(em: Emulator, account: str, currency: str) -> Obj | None:
@@ -194,7 +295,18 @@ def _bank_for(em: Emulator, account: str, currency: str) -> Obj | None:
     return bank
 
 
-@timer("payouts.progress")
+def _failure_for(em: Emulator, po: Obj) -> str | None:
+    if po["original_payout"] is not None:
+        return None  # a reversal debits the account the payout reached
+    dest = em.store.get(po["destination"])
+    return connect.bank_failure(em, dest)
+
+
+def _returns_later(em: Emulator, code: str) -> bool:
+    return em.config.payout_return_days > 0 and code not in ext_mod.BALANCE_FAILURES
+
+
+@timer(_PROGRESS)
 def _progress(em: Emulator, po_id: str) -> None:
     po = em.store.get(po_id, kind="payout")
     account = em.store.owner(po_id)
@@ -205,44 +317,89 @@ def _progress(em: Emulator, po_id: str) -> None:
         po["status"] = "in_transit"
         em.store.save(po)
         ctx.emit("payout.updated", po, {"status": "pending"})
-        em.schedule(max(po["arrival_date"], em.now_f()), "payouts.progress", po_id)
+        em.schedule(max(po["arrival_date"], em.now_f()), _PROGRESS, po_id)
+        return
+    code = _failure_for(em, po)
+    if po["status"] == "paid":
+        returned_at = po["arrival_date"] + em.config.payout_return_days * DAY
+        if code is not None and _returns_later(em, code) and em.now() >= returned_at:
+            _fail(ctx, po, code)
         return
     if po["status"] != "in_transit":
         return
     if em.now() < po["arrival_date"]:
-        em.schedule(po["arrival_date"], "payouts.progress", po_id)
+        em.schedule(po["arrival_date"], _PROGRESS, po_id)
         return
-    bank = em.store.get(po["destination"], kind="bank_account")
-    code = connect.bank_failure(bank)
     if code is None:
-        po["status"] = "paid"
-        po["trace_id"] = {"status": "supported", "value": f"TRACE{po_id[-12:].upper()}"}
-        if po["automatic"]:
-            po["reconciliation_status"] = "completed"
-        em.store.save(po)
-        ctx.emit("payout.paid", po)
-        if po["automatic"]:
-            ctx.emit("payout.reconciliation_completed", po)
-        return
-    bt = money.post_balance_transaction(
+        _paid(ctx, po, validated=True)
+    elif _returns_later(em, code):
+        _paid(ctx, po, validated=False)
+        em.schedule(po["arrival_date"] + em.config.payout_return_days * DAY, _PROGRESS, po_id)
+    else:
+        _fail(ctx, po, code)
+
+
+def _paid(ctx: Ctx, po: Obj, validated: bool) -> None:
+    po["status"] = "paid"
+    po["trace_id"] = {"status": "supported", "value": f"TRACE{po['id'][-12:].upper()}"}
+    if po["automatic"]:
+        po["reconciliation_status"] = "completed"
+    ctx.store.save(po)
+    ctx.emit("payout.paid", po)
+    if po["automatic"]:
+        ctx.emit("payout.reconciliation_completed", po)
+    if validated and po["original_payout"] is None:
+        connect.mark_validated(ctx.em, ctx.account, po["destination"])
+
+
+def _fail(ctx: Ctx, po: Obj, code: str) -> None:
+    """The bank (or Stripe) could not pay: return the funds (and an Instant Payout's fee)."""
+    bt = ctx.store.get(po["balance_transaction"], kind="balance_transaction")
+    fee = int(bt["fee"]) if bt is not None else 0
+    refund_fees = [money.fee_detail(-fee, po["currency"], description="Instant Payout fee")]
+    failure_bt = money.post_balance_transaction(
         ctx,
         amount=po["amount"],
         currency=po["currency"],
         type="payout_failure",
         reporting_category="payout_reversal",
-        source=po_id,
+        source=po["id"],
         description="Payout failure",
+        fee_details=refund_fees if fee else None,
     )
     po["status"] = "failed"
     po["failure_code"] = code
-    po["failure_message"] = connect.FAILURE_MESSAGES[code]
-    po["failure_balance_transaction"] = bt["id"]
+    po["failure_message"] = ext_mod.FAILURE_MESSAGES[code]
+    po["failure_balance_transaction"] = failure_bt["id"]
     po["trace_id"] = {"status": "unsupported", "value": None}
-    em.store.save(po)
-    if bank is not None and code in ("no_account", "account_closed"):
-        bank["status"] = "errored"
-        em.store.save(bank)
+    ctx.store.save(po)
     ctx.emit("payout.failed", po)
+    if code not in ext_mod.BALANCE_FAILURES:
+        connect.mark_errored(ctx.em, ctx.account, po["destination"])
+
+
+@control("POST", "/_emulator/payouts/{po_id}/fail")
+def fail_control(app: EmulatorApp, body: dict[str, Any], po_id: str) -> Obj:
+    """Fail one payout now, as a bank returning it would (emulator only).
+
+    JSON body: {"failure_code": "account_frozen"} (any payout failure code Stripe
+    documents). A pending or in-transit payout fails at once; a paid one turns failed (the
+    "paid, then failed" Stripe warns about). Answers the payout.
+    """
+    em = app.em
+    po = em.store.get(po_id, kind="payout")
+    account = em.store.owner(po_id)
+    if po is None or account is None:
+        raise ValueError(f"no such payout {po_id!r}")
+    code = body.get("failure_code")
+    if code not in ext_mod.FAILURE_MESSAGES:
+        raise ValueError(f"failure_code must be one of {sorted(ext_mod.FAILURE_MESSAGES)}")
+    if po["status"] not in ("pending", "in_transit", "paid") or po["original_payout"]:
+        raise ValueError(f"a payout with status {po['status']} cannot fail")
+    _fail(_ctx_for(em, account), po, str(code))
+    found = em.store.get(po_id, kind="payout")
+    assert found is not None
+    return found
 
 
 # -- automatic payouts ------------------------------------------------------------------------
@@ -296,8 +453,8 @@ def _sweep(em: Emulator, st: _Sweep, acct: Obj, at: int) -> None:
         if total <= 0 or total > money.balance_of(em, account, currency)["available"]:
             continue
         bank = _bank_for(em, account, currency)
-        if bank is None:
-            continue
+        if bank is None or bank.get("status") == "errored":
+            continue  # Stripe stops scheduled payouts until the external account is fixed
         po = _create(ctx, amount=total, currency=currency, bank=bank, automatic=True, at=at)
         for bt_id, _ in items:
             em.store.add_index(account, "balance_transaction", "payout", po["id"], bt_id)
@@ -329,6 +486,15 @@ def _daily(em: Emulator, arg: tuple[int, float]) -> None:
 
 
 # -- API --------------------------------------------------------------------------------------
+def _payouts_not_allowed() -> Exception:
+    return invalid(
+        "Payouts have been disabled on the connected account. Check the connected account's "
+        "status to see if any additional information needs to be provided, or if payouts have "
+        "been disabled for another reason.",
+        code="payouts_not_allowed",
+    )
+
+
 @route("POST", "/v1/payouts", perm="payouts")
 def create(ctx: Ctx, p: Params) -> Obj:
     ensure_schedule(ctx.em)
@@ -342,17 +508,19 @@ def create(ctx: Ctx, p: Params) -> Obj:
     descriptor = p.string("statement_descriptor", max_len=22)
     source_type = p.string("source_type", choices={"card", "bank_account", "fpx"}) or "card"
     p.done()
-    if method == "instant":
-        raise invalid("Instant Payouts are not available for this account.", "method")
+    if not ctx.is_platform:
+        acct = ctx.store.get(ctx.account, kind="account")
+        if acct is None or not acct.get("payouts_enabled"):
+            raise _payouts_not_allowed()
     if destination is not None:
-        bank = ctx.store.get(destination, ctx.account, "bank_account")
-        if bank is None:
+        found = ext_mod.get_external(ctx.em, ctx.account, destination)
+        if found is None:
             raise invalid(
                 f"No such external account: '{destination}'", "destination", "resource_missing"
             )
-        if bank["currency"] != currency:
+        if found["currency"] != currency:
             raise invalid(
-                f"The currency of the destination bank account ({bank['currency']}) does not "
+                f"The currency of the destination bank account ({found['currency']}) does not "
                 f"match the payout currency ({currency}).",
                 "currency",
             )
@@ -363,8 +531,23 @@ def create(ctx: Ctx, p: Params) -> Obj:
                 f"Sorry, you don't have any external accounts in that currency ({currency}).",
                 "currency",
             )
-        bank = found
-    if money.balance_of(ctx.em, ctx.account, currency)["available"] < amount:
+    bank = found
+    bal = money.balance_of(ctx.em, ctx.account, currency)
+    if method == "instant":
+        if ctx.is_platform:  # only connected accounts are set up for Instant Payouts here
+            raise invalid("Instant Payouts are not available for this account.", "method")
+        if not ext_mod.instant_eligible(bank):
+            what = "card" if bank["object"] == "card" else "bank account"
+            raise invalid(
+                f"This {what} is not eligible for Instant Payouts. Try a debit card from a "
+                "supported bank.",
+                "destination",
+                code="instant_payouts_unsupported",
+            )
+        instant = balance.instant_available(ctx.em, ctx.account, currency)
+        if amount + instant_fee(ctx.em, amount) > instant:
+            raise balance.insufficient_funds(payout=True)
+    elif bal["available"] < amount:
         raise balance.insufficient_funds(payout=True)
     return _create(
         ctx,
@@ -372,6 +555,7 @@ def create(ctx: Ctx, p: Params) -> Obj:
         currency=currency,
         bank=bank,
         automatic=False,
+        method=method,
         description=description,
         metadata=metadata,
         statement_descriptor=descriptor,
@@ -404,6 +588,8 @@ def cancel(ctx: Ctx, p: Params, id: str) -> Obj:
     po = ctx.get(id, "payout")
     if po["automatic"]:
         raise invalid("Automatic payouts cannot be canceled.", "payout")
+    if po["method"] == "instant":
+        raise invalid("Instant payouts cannot be canceled.", "payout")
     if po["status"] != "pending":
         raise invalid(
             f"This payout cannot be canceled because it has a status of {po['status']}. Only "
@@ -424,6 +610,64 @@ def cancel(ctx: Ctx, p: Params, id: str) -> Obj:
     ctx.save(po)
     ctx.emit("payout.canceled", po)
     return po
+
+
+@route("POST", "/v1/payouts/{id}/reverse", perm="payouts")
+def reverse(ctx: Ctx, p: Params, id: str) -> Obj:
+    po = ctx.get(id, "payout")
+    metadata = p.metadata()
+    p.done()
+    if po["status"] == "pending" and not po["automatic"]:
+        raise invalid(
+            "This payout is pending: cancel it with /v1/payouts/:id/cancel instead.", "payout"
+        )
+    if po["original_payout"] is not None:
+        raise invalid("A payout reversal cannot itself be reversed.", "payout")
+    if po["reversed_by"] is not None:
+        raise invalid(f"This payout has already been reversed by {po['reversed_by']}.", "payout")
+    if po["status"] != "paid":
+        raise invalid(
+            f"This payout cannot be reversed because it has a status of {po['status']}. Only "
+            "paid payouts can be reversed.",
+            "payout",
+        )
+    dest = ext_mod.get_external(ctx.em, ctx.account, po["destination"])
+    if (
+        ctx.is_platform
+        or dest is None
+        or dest["object"] != "bank_account"
+        or dest["country"] not in ("US", "CA")
+    ):
+        raise invalid(
+            "At this time, you can only reverse payouts for connected accounts to US and "
+            "Canadian bank accounts.",
+            "payout",
+        )
+    rev_id = ctx.new_id("po")
+    bt = money.post_balance_transaction(
+        ctx,
+        amount=po["amount"],
+        currency=po["currency"],
+        type="payout",
+        reporting_category="payout_reversal",
+        source=rev_id,
+        description="STRIPE PAYOUT REVERSAL",
+    )
+    ctx.store.add_index(ctx.account, "balance_transaction", "payout", rev_id, bt["id"])
+    rev = _new_payout(
+        ctx, rev_id, amount=po["amount"], currency=po["currency"], ext=dest, bt_id=bt["id"],
+        automatic=False, method="standard", now=ctx.now,
+        arrival=(ctx.now // DAY + ctx.config.payout_delay_days) * DAY,
+    )  # fmt: skip
+    rev["original_payout"] = po["id"]
+    rev["metadata"] = merge_metadata({}, metadata)
+    ctx.insert(rev, ("destination",))
+    ctx.em.schedule(_in_transit_at(rev), _PROGRESS, rev_id)
+    ctx.emit("payout.created", rev)
+    po["reversed_by"] = rev_id
+    ctx.save(po)
+    ctx.emit("payout.updated", po, {"reversed_by": None})
+    return rev
 
 
 @route("GET", "/v1/payouts", perm="payouts")

@@ -49,9 +49,33 @@ def manual_payouts(client: stripe.StripeClient, account: str | None = None) -> N
     )
 
 
+# Stripe's test values that verify a US individual at once (docs.stripe.com/connect/testing):
+# date of birth 1902-01-01, SSN last 4 0000, address line1 address_full_match.
+ONBOARDED: dict[str, Any] = {
+    "business_type": "individual",
+    "business_profile": {"mcc": "5734", "url": "https://accessible.stripe.com"},
+    "individual": {
+        "first_name": "Jenny",
+        "last_name": "Rosen",
+        "email": "jenny@example.com",
+        "phone": "0000000000",
+        "dob": {"day": 1, "month": 1, "year": 1902},
+        "address": {"line1": "address_full_match", "city": "South San Francisco",
+                    "state": "CA", "postal_code": "94080"},
+        "ssn_last_4": "0000",
+    },
+    "tos_acceptance": {"date": 1_700_000_000, "ip": "127.0.0.1"},
+}  # fmt: skip
+
+
 def connected(
-    client: stripe.StripeClient, number: str | None = "000123456789", **extra: Any
+    client: stripe.StripeClient,
+    number: str | None = "000123456789",
+    onboarded: bool = True,
+    **extra: Any,
 ) -> stripe.Account:
+    """A connected account; a custom one comes fully onboarded (active, payouts enabled) unless
+    `onboarded=False`."""
     params: dict[str, Any] = {
         "type": "custom",
         "country": "US",
@@ -59,6 +83,8 @@ def connected(
         "capabilities": {"card_payments": {"requested": True}, "transfers": {"requested": True}},
         **extra,
     }
+    if onboarded and params["type"] == "custom":
+        params = {**ONBOARDED, **params}
     if number is not None:
         params["external_account"] = {**BANK, "account_number": number}
     return client.v1.accounts.create(params=params)

@@ -76,7 +76,8 @@ def test_account_parameter_errors(client: stripe.StripeClient) -> None:
         ({**BANK, "account_number": "000123456780"}, "external_account[account_number]"),
         ({**BANK, "account_number": "12ab"}, "external_account[account_number]"),
         ({**BANK, "routing_number": "11000000"}, "external_account[routing_number]"),
-        ({**BANK, "object": "card"}, "external_account[object]"),
+        ({**BANK, "object": "card"}, "external_account[number]"),  # a card needs its number
+        ({**BANK, "object": "wallet"}, "external_account[object]"),
         ("btok_nonsense", "external_account"),
     ],
 )
