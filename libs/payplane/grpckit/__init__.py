@@ -16,6 +16,8 @@ authorisation only.
 Lists: `PageTokens(key)` seals a handler's cursor into an opaque, tamper-evident page token
 bound to the query (`seal(scope, cursor)` / `open(scope, token)`); a forged or edited token is
 INVALID_ARGUMENT. Every status's details are cut to `errors.MAX_DETAILS` characters.
+`fields` checks request fields at the edge (ids, bounded text, times in range) without ever
+repeating the value.
 
 Client: `channel(target, token)` attaches `authorization: Bearer <token>` and trace context;
 `idempotency_metadata(key)` adds the idempotency-key a mutating call needs.
@@ -29,7 +31,7 @@ the same key resumes from the last checkpoint.
 
 from __future__ import annotations
 
-from . import errors
+from . import errors, fields
 from ._auth import OPEN_METHOD_PREFIXES, CallerAuth
 from ._channel import channel, idempotency_metadata, new_idempotency_key
 from ._paging import MAX_PAGE_TOKEN, PageTokens
@@ -58,6 +60,7 @@ __all__ = [
     "current_caller",
     "drain",
     "errors",
+    "fields",
     "idempotency_metadata",
     "new_idempotency_key",
     "serve",

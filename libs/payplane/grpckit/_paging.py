@@ -79,4 +79,3 @@ class PageTokens:
         mac.update(b"\x00")
         mac.update(body)
         return mac.digest()[:_TAG]
-

@@ -9,9 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from payplane.grpckit import MAX_PAGE_TOKEN, PageTokens, create_server, errors
+from payplane.grpckit import MAX_PAGE_TOKEN, PageTokens, create_server, errors, idempotency_metadata
 from payplane.grpckit import channel as open_channel
-from payplane.grpckit import idempotency_metadata
 from payplane.grpckit.testing import (
     ECHO_SERVICE,
     MUTATE,
@@ -89,7 +88,7 @@ def _forged(cursor: str) -> str:
     ],
 )
 def test_forged_tokens_are_invalid_argument(token: str) -> None:
-    with pytest.raises(errors.InvalidArgument, match="page.page_token"):
+    with pytest.raises(errors.InvalidArgument, match=r"page\.page_token"):
         PageTokens(KEY).open("scope", token)
 
 
