@@ -1,0 +1,35 @@
+"""Fixtures for the cross-service suites beside e2e (authz, fuzz): the Stripe emulator and
+one in-process platform per test module (tests/e2e/harness.py), reached over real gRPC.
+tests/e2e has its own (per-test platforms)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import pytest_asyncio
+
+from stripe_emulator.config import Config
+from stripe_emulator.testing import EmulatorHandle, running_emulator
+from tests.e2e.harness import Platform, start_platform
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[EmulatorHandle]:
+    with running_emulator(Config(global_rate=None, endpoint_rate=None, seed=5)) as emu:
+        yield emu
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def module_platform(
+    emulator: EmulatorHandle, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Platform]:
+    """One platform for every test of a module (a suite's many calls share its state)."""
+    emulator.control.reset()
+    emulator.control.configure(webhook_retry_base_s=0.05, webhook_retry_max_s=0.5)
+    p = await start_platform(emulator, tmp_path_factory.mktemp("platform"))
+    try:
+        yield p
+    finally:
+        emulator.control.clear_faults()
+        await p.close()
