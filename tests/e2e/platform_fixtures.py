@@ -1,7 +1,10 @@
-"""Fixtures for the cross-service suites beside e2e (authz, fuzz): the Stripe emulator and
-one in-process platform per test module (tests/e2e/harness.py), reached over real gRPC, on
-SQLite and, when TEST_POSTGRES_URL is set, on PostgreSQL. tests/e2e has its own (per-test
-platforms)."""
+"""Fixtures for the cross-service suites beside e2e (authz, fuzz), which re-export them from
+their conftest.py: the Stripe emulator and one in-process platform per test module
+(harness.py), reached over real gRPC, on SQLite and, when TEST_POSTGRES_URL is set, on
+PostgreSQL. tests/e2e's own tests use conftest.py (one platform per test).
+
+Not a conftest.py at tests/ on purpose: pytest would import it as `tests.conftest`, the name
+the emulator's own tests/conftest.py (tools/stripe_emulator/tests) already takes."""
 
 from __future__ import annotations
 
