@@ -171,6 +171,7 @@ class Checkout:
                 shipping_country=cmd.shipping_country.upper(),
                 customer_created_at=cmd.customer_created_at,
                 confirm_later=cmd.confirm_later,
+                caller=caller,
             )
             async with self.sessions.begin() as session:
                 if not cmd.confirm_later:
