@@ -105,3 +105,24 @@ def test_any_edit_of_a_token_is_refused(scope: str, cursor: str) -> None:
             continue
         # base64's last character may carry unused bits: an edit there decodes the same.
         assert opened == cursor
+
+
+def test_field_checks_name_the_field_and_never_repeat_the_value() -> None:
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    from payplane.grpckit import fields
+
+    assert fields.object_id("pay_0a1b", "payment_id") == "pay_0a1b"
+    assert fields.object_id("", "run_id", required=False) == ""
+    for bad in ("", "pay_" + "x" * 100, "pay-1", "4242424242424242 ", "p\x00"):
+        with pytest.raises(errors.InvalidArgument, match=r"^payment_id: ") as err:
+            fields.object_id(bad, "payment_id")
+        assert not bad or bad not in str(err.value)
+    assert fields.text("ok", "reason", 10) == "ok"
+    for bad in ("x" * 11, "a\x00b"):
+        with pytest.raises(errors.InvalidArgument, match=r"^reason: "):
+            fields.text(bad, "reason", 10)
+    assert fields.timestamp(Timestamp(seconds=fields.LATEST), "as_of").year == 9999
+    for seconds, nanos in ((fields.LATEST + 1, 0), (-1, 0), (2**62, 0), (0, -1), (0, 10**9)):
+        with pytest.raises(errors.InvalidArgument, match=r"^as_of: out of range"):
+            fields.timestamp(Timestamp(seconds=seconds, nanos=nanos), "as_of")
