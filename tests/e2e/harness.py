@@ -23,7 +23,7 @@ from ledger.bootstrap import STRIPE_PERMISSIONS as LEDGER_PERMISSIONS
 from ledger.bootstrap import LedgerApp
 from ledger.bootstrap import start as start_ledger
 from ledger.settings import LedgerSettings
-from payplane.checkout.v1 import checkout_pb2, checkout_pb2_grpc
+from payplane.checkout.v1 import checkout_pb2, checkout_pb2_grpc, review_pb2_grpc
 from payplane.common.v1 import common_pb2
 from payplane.db.testing import TestDatabase
 from payplane.grpckit import channel, idempotency_metadata
@@ -32,7 +32,15 @@ from payplane.natsd import NatsServer
 from stripe_emulator.testing import EmulatorHandle
 
 T = TypeVar("T")
-TOKENS = {"storefront": "tok-storefront", "admin": "tok-admin", "support": "tok-support"}
+# One token per caller role the services know (the authorisation suite calls as each).
+TOKENS = {
+    "storefront": "tok-storefront",
+    "admin": "tok-admin",
+    "support": "tok-support",
+    "finance": "tok-finance",
+    "reviewer": "tok-reviewer",
+    "ledger": "tok-ledger",
+}
 STRIPE_KEY = "sk_test_payplane_e2e"
 # The ledger's own restricted key: it only reads Stripe's money movement.
 LEDGER_STRIPE_KEY = "rk_test_payplane_ledger_e2e"
@@ -79,6 +87,11 @@ class Platform:
         ch = channel(f"127.0.0.1:{self.checkout_app.grpc_port}", token)
         self.channels.append(ch)
         return checkout_pb2_grpc.CheckoutServiceStub(ch)
+
+    def reviews(self, caller: str = "reviewer") -> review_pb2_grpc.ReviewServiceStub:
+        ch = channel(f"127.0.0.1:{self.checkout_app.grpc_port}", TOKENS[caller])
+        self.channels.append(ch)
+        return review_pb2_grpc.ReviewServiceStub(ch)
 
     def ledger(self, caller: str = "admin") -> ledger_pb2_grpc.LedgerServiceStub:
         ch = channel(f"127.0.0.1:{self.ledger_app.grpc_port}", TOKENS[caller])

@@ -237,7 +237,8 @@ async def test_an_intent_checkout_never_saw_is_fetched_not_ignored(cp: CheckoutP
     )
 
     async def find() -> list[checkout_pb2.Payment]:
-        page = await cp.checkout().ListPayments(
+        # Made outside payplane, it belongs to no caller: admin sees every caller's payments.
+        page = await cp.checkout("admin").ListPayments(
             S.ListPaymentsRequest(customer_ref="cust-dashboard")
         )
         return list(page.payments)

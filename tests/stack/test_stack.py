@@ -127,7 +127,8 @@ def running_stack(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Outpu
 async def book_one_payment(state: dict[str, Any]) -> None:
     token = DEV_CALLERS["storefront"]
     checkout_ch = channel(state["services"]["checkout"]["grpc"], token, tracing=False)
-    ledger_ch = channel(state["services"]["ledger"]["grpc"], token, tracing=False)
+    # The books are finance's (and admin's) to read: storefronts have no ledger access.
+    ledger_ch = channel(state["services"]["ledger"]["grpc"], DEV_CALLERS["finance"], tracing=False)
     try:
         paid = await checkout_pb2_grpc.CheckoutServiceStub(checkout_ch).CreatePayment(
             checkout_pb2.CreatePaymentRequest(

@@ -13,6 +13,12 @@ stages in INTERCEPTOR_ORDER: tracing, authentication, authorisation, deadline, i
 errors. Health and reflection stay open; streaming methods get authentication and
 authorisation only.
 
+Lists: `PageTokens(key)` seals a handler's cursor into an opaque, tamper-evident page token
+bound to the query (`seal(scope, cursor)` / `open(scope, token)`); a forged or edited token is
+INVALID_ARGUMENT. Every status's details are cut to `errors.MAX_DETAILS` characters.
+`fields` checks request fields at the edge (ids, bounded text, times in range) without ever
+repeating the value.
+
 Client: `channel(target, token)` attaches `authorization: Bearer <token>` and trace context;
 `idempotency_metadata(key)` adds the idempotency-key a mutating call needs.
 
@@ -25,9 +31,10 @@ the same key resumes from the last checkpoint.
 
 from __future__ import annotations
 
-from . import errors
+from . import errors, fields
 from ._auth import OPEN_METHOD_PREFIXES, CallerAuth
 from ._channel import channel, idempotency_metadata, new_idempotency_key
+from ._paging import MAX_PAGE_TOKEN, PageTokens
 from ._pipeline import (
     IDEMPOTENCY_KEY,
     INTERCEPTOR_ORDER,
@@ -40,17 +47,20 @@ from ._server import ConfigurationError, GrpcKitError, create_server, drain, ser
 __all__ = [
     "IDEMPOTENCY_KEY",
     "INTERCEPTOR_ORDER",
+    "MAX_PAGE_TOKEN",
     "OPEN_METHOD_PREFIXES",
     "REPLAYED",
     "CallerAuth",
     "ConfigurationError",
     "GrpcKitError",
+    "PageTokens",
     "PayplaneInterceptor",
     "channel",
     "create_server",
     "current_caller",
     "drain",
     "errors",
+    "fields",
     "idempotency_metadata",
     "new_idempotency_key",
     "serve",

@@ -34,7 +34,7 @@ from payplane.idempotency import (
 )
 
 from ._auth import CallerAuth, is_open_method
-from .errors import status_for
+from .errors import bounded, status_for
 
 __all__ = [
     "IDEMPOTENCY_KEY",
@@ -108,6 +108,7 @@ class RpcFailure(Exception):
         aborted: BaseException | None = None,
         error_id: str | None = None,
     ) -> None:
+        details = bounded(details)  # the one place every outgoing status passes
         super().__init__(f"{code.name}: {details}")
         self.code = code
         self.details = details

@@ -15,6 +15,12 @@ The idempotency errors are in the same table (KeyReused and InvalidKey: INVALID_
 InProgress and LeaseLost: ABORTED). Any other exception is INTERNAL: the caller gets an error
 id, the log gets the traceback under that id. Never set a code and return an empty reply:
 raise one of these instead.
+
+Messages often name what the caller sent ("payment pay_... not found"). Every status leaving a
+payplane server has its details cut to MAX_DETAILS characters (`bounded`), once, where the
+status is built: a 100 KB id echoed back would otherwise exceed gRPC's metadata limit and
+reach the caller as RESOURCE_EXHAUSTED, and no caller should get its megabyte back.
+`shown(value)` is for handlers that want one value short inside a longer message.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import grpc
 from payplane.idempotency import InProgress, InvalidKey, KeyReused, LeaseLost
 
 __all__ = [
+    "MAX_DETAILS",
     "STATUS_BY_ERROR",
     "Aborted",
     "AlreadyExists",
@@ -37,8 +44,15 @@ __all__ = [
     "PermissionDenied",
     "ResourceExhausted",
     "Unavailable",
+    "bounded",
+    "shown",
     "status_for",
 ]
+
+# Status details longer than this are cut (gRPC's default metadata limit is 8 KiB, and a
+# message naming a field and a limit needs far less).
+MAX_DETAILS = 1_000
+_CUT = " ...(cut)"
 
 
 class DomainError(Exception):
@@ -107,3 +121,17 @@ def status_for(
         if code is not None:
             return code
     return None
+
+
+def bounded(details: str, limit: int = MAX_DETAILS) -> str:
+    """`details` cut to at most `limit` characters, marked when cut."""
+    if len(details) <= limit:
+        return details
+    return details[: limit - len(_CUT)] + _CUT
+
+
+def shown(value: str, limit: int = 64) -> str:
+    """A caller-sent value quoted for a message: repr, at most about `limit` characters."""
+    if len(value) <= limit:
+        return repr(value)
+    return repr(value[:limit]) + f"... ({len(value)} characters)"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 from typing import TypeVar
 
 from pydantic import Field, ValidationError, field_validator
@@ -31,6 +32,9 @@ class GrpcServiceSettings(ServiceSettings):
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 50051
     caller_tokens: str = Field(repr=False)
+    # Seals page tokens (payplane.grpckit.PageTokens). Empty: derived from CALLER_TOKENS,
+    # which every replica shares and callers never see (rotating them ends open paginations).
+    page_token_secret: str = Field(default="", repr=False)
 
     @field_validator("caller_tokens")
     @classmethod
@@ -43,6 +47,17 @@ class GrpcServiceSettings(ServiceSettings):
     def tokens(self) -> dict[str, str]:
         """{token: caller}"""
         return parse_caller_tokens(self.caller_tokens)
+
+    @property
+    def page_token_key(self) -> bytes:
+        """32 bytes, the same on every replica of a service."""
+        digest = hashlib.sha256(b"payplane.page-token.v1")
+        if self.page_token_secret:
+            digest.update(self.page_token_secret.encode())
+        else:
+            for token in sorted(self.tokens):
+                digest.update(hashlib.sha256(token.encode()).digest())
+        return digest.digest()
 
 
 S = TypeVar("S", bound=BaseSettings)

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from payplane.checkout.v1 import checkout_pb2_grpc, review_pb2_grpc
 from payplane.db import create_engine, run_migrations, session_factory
 from payplane.events import Consumer, Inbox, Outbox, Relay, ensure_stream, run_housekeeping
-from payplane.grpckit import CallerAuth, create_server, drain
+from payplane.grpckit import CallerAuth, PageTokens, create_server, drain
 from payplane.idempotency import IdempotencyStore
 from payplane.stripe_gateway import GatewayConfig, StripeGateway
 from payplane.webhooks import create_webhook_app
@@ -26,6 +26,7 @@ from .adapters import tables
 from .adapters.stripe_clock import detect_clock
 from .adapters.stripe_payments import StripePayments
 from .entrypoints import stripe_events
+from .entrypoints.access import OwnerRule
 from .entrypoints.grpc_api import CheckoutServicer
 from .entrypoints.grpc_review import ReviewServicer
 from .fraud.model import DEFAULT_MODEL_PATH, FraudModel
@@ -36,7 +37,15 @@ from .service.handlers import Checkout, Policy
 from .service.reviews import ReviewDesk
 from .settings import CheckoutSettings
 
-__all__ = ["MUTATING", "PERMISSIONS", "REVIEW_SERVICE", "SERVICE", "CheckoutApp", "start"]
+__all__ = [
+    "ACROSS_CALLERS",
+    "MUTATING",
+    "PERMISSIONS",
+    "REVIEW_SERVICE",
+    "SERVICE",
+    "CheckoutApp",
+    "start",
+]
 
 log = logging.getLogger("checkout")
 SERVICE = "payplane.checkout.v1.CheckoutService"
@@ -60,6 +69,8 @@ MUTATING = {
     f"/{REVIEW_SERVICE}/ApproveReview",
     f"/{REVIEW_SERVICE}/RejectReview",
 }
+# Who may call what (a method named nowhere is denied to everyone). The README's table says
+# the same in words; tests/authz holds the expected table every change is checked against.
 _READERS = {"storefront", "admin", "support", "ledger", "reviewer"}
 _REVIEWERS = {"reviewer"}  # the reviewer role: the only callers who may decide a review
 PERMISSIONS = {
@@ -74,6 +85,18 @@ PERMISSIONS = {
     f"/{REVIEW_SERVICE}/GetReview": {"reviewer", "admin", "support"},
     f"/{REVIEW_SERVICE}/ApproveReview": _REVIEWERS,
     f"/{REVIEW_SERVICE}/RejectReview": _REVIEWERS,
+}
+# Callers who may use a method on payments other callers created; everyone else acts only
+# on its own (another caller's payment is NOT_FOUND to it). Reviewers act through the review
+# desk. A payment's client_secret goes only to the caller who created it.
+_ACROSS_READERS = {"admin", "support", "reviewer", "ledger"}
+ACROSS_CALLERS = {
+    f"/{SERVICE}/GetPayment": _ACROSS_READERS,
+    f"/{SERVICE}/ListPayments": _ACROSS_READERS,
+    f"/{SERVICE}/RefundPayment": {"admin", "support"},
+    f"/{SERVICE}/CancelPayment": {"admin", "support"},
+    f"/{SERVICE}/CapturePayment": {"admin"},
+    f"/{SERVICE}/ConfirmPayment": {"admin"},
 }
 EVENTS_STREAM = "CHECKOUT"
 MIGRATIONS = str(Path(__file__).parent / "migrations")
@@ -155,10 +178,15 @@ async def start(settings: CheckoutSettings) -> CheckoutApp:
         settings.auth_expiry_check_interval_s,
     )
     idempotency = IdempotencyStore(sessions, tables.idempotency)
+    page_tokens = PageTokens(settings.page_token_key)
+    servicer = CheckoutServicer(checkout, page_tokens, OwnerRule(ACROSS_CALLERS))
     server, grpc_port = await create_server(
         services=[
-            (checkout_pb2_grpc.add_CheckoutServiceServicer_to_server, CheckoutServicer(checkout)),
-            (review_pb2_grpc.add_ReviewServiceServicer_to_server, ReviewServicer(desk)),
+            (checkout_pb2_grpc.add_CheckoutServiceServicer_to_server, servicer),
+            (
+                review_pb2_grpc.add_ReviewServiceServicer_to_server,
+                ReviewServicer(desk, page_tokens),
+            ),
         ],
         service_names=[SERVICE, REVIEW_SERVICE],
         auth=CallerAuth(settings.tokens, PERMISSIONS),

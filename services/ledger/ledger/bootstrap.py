@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payplane.db import create_engine, run_migrations, session_factory
 from payplane.events import Consumer, Envelope, Inbox, MessageMeta, ensure_stream, run_housekeeping
-from payplane.grpckit import CallerAuth, create_server, drain
+from payplane.grpckit import CallerAuth, PageTokens, create_server, drain
 from payplane.idempotency import IdempotencyStore
 from payplane.ledger.v1 import ledger_pb2_grpc
 from payplane.stripe_gateway import GatewayConfig, StripeGateway
@@ -42,10 +42,20 @@ STRIPE_PERMISSIONS = {
     "refunds": "read",
     "disputes": "read",
 }
+# Who may call what, per method (a method named nowhere is denied to everyone): the books
+# are finance's and admin's. Storefronts and support answer customers from checkout, which
+# holds every payment and refund; nothing they do needs the ledger. tests/authz holds the
+# expected table every change is checked against; the README says the same in words.
+_BOOKS = {"admin", "finance"}
 PERMISSIONS = {
-    f"/{SERVICE}/RunReconciliation": {"admin", "finance"},
-    f"/{SERVICE}/ResolveDiscrepancy": {"admin", "finance"},
-    f"/{SERVICE}/*": {"admin", "finance", "support", "storefront"},
+    f"/{SERVICE}/GetBalance": _BOOKS,
+    f"/{SERVICE}/ListEntries": _BOOKS,
+    f"/{SERVICE}/GetEntry": _BOOKS,
+    f"/{SERVICE}/GetAccountStatement": _BOOKS,
+    f"/{SERVICE}/RunReconciliation": _BOOKS,
+    f"/{SERVICE}/GetReconciliationRun": _BOOKS,
+    f"/{SERVICE}/ListDiscrepancies": _BOOKS,
+    f"/{SERVICE}/ResolveDiscrepancy": _BOOKS,
 }
 MUTATING = [f"/{SERVICE}/RunReconciliation", f"/{SERVICE}/ResolveDiscrepancy"]
 MIGRATIONS = str(Path(__file__).parent / "migrations")
@@ -139,7 +149,9 @@ async def start(settings: LedgerSettings) -> LedgerApp:
         services=[
             (
                 ledger_pb2_grpc.add_LedgerServiceServicer_to_server,
-                LedgerServicer(ledger, reconciler, queries),
+                LedgerServicer(
+                    ledger, reconciler, queries, page_tokens=PageTokens(settings.page_token_key)
+                ),
             )
         ],
         service_names=[SERVICE],

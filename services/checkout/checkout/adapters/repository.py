@@ -75,6 +75,7 @@ def _row_to_payment(row: Any) -> Payment:
         radar=RadarOutcome(**row.radar) if row.radar else None,
         review_id=row.review_id or "",
         confirm_later=bool(row.confirm_later),
+        caller=row.caller,
     )
 
 
@@ -160,9 +161,17 @@ class PaymentRepository:
         payment.version += 1
 
     async def page(
-        self, *, customer_ref: str, status: Status | None, size: int, token: str
+        self,
+        *,
+        customer_ref: str,
+        status: Status | None,
+        size: int,
+        token: str,
+        caller: str | None = None,
     ) -> tuple[list[Payment], str]:
         stmt = select(payments)
+        if caller is not None:
+            stmt = stmt.where(payments.c.caller == caller)
         if customer_ref:
             stmt = stmt.where(payments.c.customer_ref == customer_ref)
         if status is not None:

@@ -10,9 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from payplane.stripe_gateway import CardDeclined, Gateway, GatewayError, Lane, StripeUnavailable
+from payplane.stripe_gateway import (
+    CardDeclined,
+    Gateway,
+    GatewayError,
+    InvalidRequest,
+    Lane,
+    StripeUnavailable,
+)
 
-from ..domain.errors import StripeUnreachable
+from ..domain.errors import PaymentStateError, StripeUnreachable
 from ..domain.payment import Decline, NextAction, Payment, RadarOutcome, Settlement
 
 __all__ = [
@@ -197,6 +204,13 @@ def dispute_from(obj: Any) -> DisputeSnapshot:
     )
 
 
+def _intent_id(intent_id: str) -> str:
+    """Never address Stripe with an empty id (POST /v1/payment_intents//confirm)."""
+    if not intent_id:
+        raise PaymentStateError("the payment has no Stripe PaymentIntent")
+    return intent_id
+
+
 class StripePayments:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
@@ -267,6 +281,18 @@ class StripePayments:
             )
         except CardDeclined as exc:
             return await self._declined(exc, exc.payment_intent_id or "")
+        except InvalidRequest as exc:
+            # Stripe refused the request itself and made no intent (its answer is stored
+            # against the key, so a retry hears the same): the payment fails, with the reason.
+            return IntentOutcome(
+                intent_id="",
+                status="requires_payment_method",
+                decline=Decline(
+                    code=exc.code or "invalid_request",
+                    decline_code="",
+                    message=exc.message[:500],
+                ),
+            )
         except StripeUnavailable as exc:
             raise StripeUnreachable(
                 "Stripe did not answer; retry with the same idempotency key"
@@ -311,7 +337,7 @@ class StripePayments:
             params["return_url"] = return_url
         if challenge:
             params["payment_method_options"] = {"card": {"request_three_d_secure": "challenge"}}
-        intent_id = payment.stripe_payment_intent_id
+        intent_id = _intent_id(payment.stripe_payment_intent_id)
         try:
             intent = await self.gateway.call(
                 "payment_intents.confirm",
@@ -332,6 +358,7 @@ class StripePayments:
         return outcome_from_intent(intent)
 
     async def capture(self, intent_id: str, amount: int, idempotency_key: str) -> IntentOutcome:
+        intent_id = _intent_id(intent_id)
         params: dict[str, Any] = {"expand": _EXPAND}
         if amount:
             params["amount_to_capture"] = amount
@@ -348,6 +375,7 @@ class StripePayments:
         return outcome_from_intent(intent)
 
     async def cancel(self, intent_id: str, reason: str, idempotency_key: str) -> IntentOutcome:
+        intent_id = _intent_id(intent_id)
         params: dict[str, Any] = {"expand": _EXPAND}
         if reason:
             params["cancellation_reason"] = reason

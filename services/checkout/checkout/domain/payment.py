@@ -4,6 +4,8 @@ Stripe's events arrive in any order and more than once; `observe` applies a Paym
 status only when it moves the payment forward, so a late or repeated event never moves a
 payment backwards.
 
+The rules for a new payment's input are in validation.py.
+
     CheckoutError
     ├── InvalidPayment          bad amount, currency, metadata (INVALID_ARGUMENT)
     ├── PaymentNotFound         (NOT_FOUND)
@@ -15,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from .validation import CURRENCIES, validate_new_payment
 
 __all__ = [
     "CURRENCIES",
@@ -29,12 +33,6 @@ __all__ = [
     "status_from_stripe",
     "validate_new_payment",
 ]
-
-CURRENCIES = frozenset(
-    "usd eur gbp jpy cad aud chf sek nok dkk pln czk huf nzd sgd hkd mxn brl inr krw "
-    "zar aed ils thb myr php idr try ron bgn".split()
-)
-MAX_AMOUNT = 99_999_999
 
 
 class Status(StrEnum):
@@ -141,6 +139,7 @@ class Payment:
     radar: RadarOutcome | None = None
     review_id: str = ""
     confirm_later: bool = False
+    caller: str = ""  # who created it: owner checks and who may see its client_secret
 
     def observe(self, status: Status) -> bool:
         """Apply a status seen at Stripe; returns whether the payment moved."""
@@ -164,28 +163,6 @@ class Payment:
         if self.status is not Status.SUCCEEDED:
             return 0
         return self.amount_captured or self.amount
-
-
-def validate_new_payment(
-    amount: int, currency: str, payment_method: str, metadata: dict[str, str]
-) -> list[str]:
-    """Every problem with a new payment's input, as field: message strings."""
-    problems = []
-    if amount <= 0:
-        problems.append("amount.amount_minor: must be a positive number of minor units")
-    elif amount > MAX_AMOUNT:
-        problems.append(f"amount.amount_minor: at most {MAX_AMOUNT}")
-    if currency not in CURRENCIES:
-        problems.append(f"amount.currency: unknown or unsupported currency {currency!r}")
-    if not payment_method:
-        problems.append("payment_method: required")
-    if len(metadata) > 50:
-        problems.append("metadata: at most 50 keys")
-    for k, v in metadata.items():
-        if len(k) > 40 or len(v) > 500:
-            problems.append(f"metadata[{k[:40]}]: keys up to 40 and values up to 500 characters")
-            break
-    return problems
 
 
 @dataclass(frozen=True)

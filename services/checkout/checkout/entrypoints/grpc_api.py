@@ -9,14 +9,16 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from payplane.checkout.v1 import checkout_pb2, checkout_pb2_grpc
 from payplane.common.v1 import common_pb2
-from payplane.grpckit import current_caller
+from payplane.grpckit import PageTokens, current_caller, fields
 
 from ..adapters.fraud_store import StoredDecision
 from ..domain.declines import Advice, advice_for
 from ..domain.errors import InvalidPayment
 from ..domain.payment import CaptureMethod, Payment, Refund, Status
+from ..domain.validation import MAX_CUSTOMER_REF, return_url_problems, validate_new_payment
 from ..fraud.model import Decision
 from ..service.handlers import Checkout, NewPayment
+from .access import CANCEL, CAPTURE, CONFIRM, GET, LIST, REFUND, OwnerRule
 
 __all__ = ["CheckoutServicer", "assessment_to_proto", "payment_to_proto"]
 
@@ -32,6 +34,11 @@ _STATUS = {
     Status.CANCELED: checkout_pb2.PAYMENT_STATUS_CANCELED,
 }
 _STATUS_BACK = {v: k for k, v in _STATUS.items()}
+_CAPTURE = {
+    checkout_pb2.CAPTURE_METHOD_UNSPECIFIED: CaptureMethod.AUTOMATIC,
+    checkout_pb2.CAPTURE_METHOD_AUTOMATIC: CaptureMethod.AUTOMATIC,
+    checkout_pb2.CAPTURE_METHOD_MANUAL: CaptureMethod.MANUAL,
+}
 _ADVICE = {
     Advice.RETRY_LATER: checkout_pb2.RETRY_ADVICE_RETRY_LATER,
     Advice.MAYBE_LATER: checkout_pb2.RETRY_ADVICE_MAYBE_LATER,
@@ -82,8 +89,10 @@ def assessment_to_proto(d: StoredDecision, final: str = "") -> checkout_pb2.Frau
 
 
 def payment_to_proto(
-    p: Payment, decisions: list[StoredDecision] | None = None
+    p: Payment, decisions: list[StoredDecision] | None = None, *, viewer: str | None = None
 ) -> checkout_pb2.Payment:
+    """The payment as `viewer` may see it: the client_secret only to the caller who made it
+    (it completes the payment in the customer's browser; nobody else needs it)."""
     msg = checkout_pb2.Payment(
         id=p.id,
         amount=_money(p.amount, p.currency),
@@ -122,7 +131,9 @@ def payment_to_proto(
             checkout_pb2.NextAction(
                 type=p.next_action.type,
                 redirect_url=p.next_action.redirect_url,
-                client_secret=p.next_action.client_secret,
+                client_secret=(
+                    p.next_action.client_secret if viewer is not None and viewer == p.caller else ""
+                ),
             )
         )
     if p.decline is not None:
@@ -150,53 +161,66 @@ def refund_to_proto(r: Refund) -> checkout_pb2.Refund:
 
 
 class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
-    def __init__(self, checkout: Checkout) -> None:
+    def __init__(
+        self, checkout: Checkout, page_tokens: PageTokens, owners: OwnerRule | None = None
+    ) -> None:
         self.checkout = checkout
+        self.tokens = page_tokens
+        self.owners = owners or OwnerRule({})
 
-    async def _view(self, p: Payment) -> checkout_pb2.Payment:
-        return payment_to_proto(p, await self.checkout.decisions_for(p.id))
+    async def _view(self, p: Payment, caller: str) -> checkout_pb2.Payment:
+        return payment_to_proto(p, await self.checkout.decisions_for(p.id), viewer=caller)
+
+    async def _owned(self, method: str, payment_id: str) -> tuple[str, Payment]:
+        """The caller, and the payment if the caller may act on it with `method`."""
+        caller = current_caller() or ""
+        fields.object_id(payment_id, "payment_id")
+        payment = await self.checkout.get_payment(payment_id)
+        self.owners.check(method, caller, payment)
+        return caller, payment
 
     async def CreatePayment(
         self, request: checkout_pb2.CreatePaymentRequest, context: Ctx
     ) -> checkout_pb2.Payment:
         if not request.HasField("amount"):
             raise InvalidPayment("amount: required (amount_minor and currency)")
-        capture = (
-            CaptureMethod.MANUAL
-            if request.capture_method == checkout_pb2.CAPTURE_METHOD_MANUAL
-            else CaptureMethod.AUTOMATIC
+        if request.capture_method not in _CAPTURE:
+            raise InvalidPayment("capture_method: unknown value")
+        created = fields.optional_time(request, "customer_created_at")
+        cmd = NewPayment(
+            amount=request.amount.amount_minor,
+            currency=request.amount.currency.lower(),
+            customer_ref=request.customer_ref,
+            payment_method=request.payment_method,
+            capture_method=_CAPTURE[request.capture_method],
+            description=request.description,
+            metadata=dict(request.metadata),
+            return_url=request.return_url,
+            ip_address=request.ip_address,
+            ip_country=request.ip_country,
+            email=request.email,
+            shipping_country=request.shipping_country,
+            customer_created_at=None if created is None else created.timestamp(),
+            confirm_later=request.confirm_later,
         )
-        payment = await self.checkout.create_payment(
-            current_caller() or "",
-            NewPayment(
-                amount=request.amount.amount_minor,
-                currency=request.amount.currency.lower(),
-                customer_ref=request.customer_ref,
-                payment_method=request.payment_method,
-                capture_method=capture,
-                description=request.description,
-                metadata=dict(request.metadata),
-                return_url=request.return_url,
-                ip_address=request.ip_address,
-                ip_country=request.ip_country,
-                email=request.email,
-                shipping_country=request.shipping_country,
-                customer_created_at=(
-                    request.customer_created_at.ToNanoseconds() / 1e9
-                    if request.HasField("customer_created_at")
-                    else None
-                ),
-                confirm_later=request.confirm_later,
-            ),
-        )
-        return await self._view(payment)
+        problems = validate_new_payment(
+            cmd.amount, cmd.currency, cmd.payment_method, cmd.metadata,
+            customer_ref=cmd.customer_ref, description=cmd.description, email=cmd.email,
+            ip_address=cmd.ip_address, ip_country=cmd.ip_country,
+            shipping_country=cmd.shipping_country, return_url=cmd.return_url,
+            customer_created_at=cmd.customer_created_at,
+        )  # fmt: skip
+        if problems:
+            raise InvalidPayment("; ".join(problems))
+        caller = current_caller() or ""
+        payment = await self.checkout.create_payment(caller, cmd)
+        return await self._view(payment, caller)
 
     async def GetPayment(
         self, request: checkout_pb2.GetPaymentRequest, context: Ctx
     ) -> checkout_pb2.Payment:
-        if not request.payment_id:
-            raise InvalidPayment("payment_id: required")
-        return await self._view(await self.checkout.get_payment(request.payment_id))
+        caller, payment = await self._owned(GET, request.payment_id)
+        return await self._view(payment, caller)
 
     async def ListPayments(
         self, request: checkout_pb2.ListPaymentsRequest, context: Ctx
@@ -208,53 +232,56 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
             status = _STATUS_BACK[request.status]
         if request.page.page_size < 0:
             raise InvalidPayment("page.page_size: must not be negative")
-        items, token = await self.checkout.list_payments(
+        fields.text(request.customer_ref, "customer_ref", MAX_CUSTOMER_REF)
+        caller = current_caller() or ""
+        only = None if self.owners.across(LIST, caller) else caller
+        scope = PageTokens.scope(LIST, only, request.customer_ref, request.status)
+        items, cursor = await self.checkout.list_payments(
             customer_ref=request.customer_ref,
             status=status,
             page_size=request.page.page_size,
-            page_token=request.page.page_token,
+            page_token=self.tokens.open(scope, request.page.page_token),
+            caller=only,
         )
+        token = self.tokens.seal(scope, cursor)
         return checkout_pb2.ListPaymentsResponse(
-            payments=[payment_to_proto(p) for p in items],
+            payments=[payment_to_proto(p, viewer=caller) for p in items],
             page=common_pb2.PageResponse(next_page_token=token, has_more=bool(token)),
         )
 
     async def RefundPayment(
         self, request: checkout_pb2.RefundPaymentRequest, context: Ctx
     ) -> checkout_pb2.Refund:
-        if not request.payment_id:
-            raise InvalidPayment("payment_id: required")
+        caller, _ = await self._owned(REFUND, request.payment_id)
         _, refund = await self.checkout.refund_payment(
-            current_caller() or "", request.payment_id, request.amount_minor, request.reason
+            caller, request.payment_id, request.amount_minor, request.reason
         )
         return refund_to_proto(refund)
 
     async def CapturePayment(
         self, request: checkout_pb2.CapturePaymentRequest, context: Ctx
     ) -> checkout_pb2.Payment:
-        if not request.payment_id:
-            raise InvalidPayment("payment_id: required")
+        caller, _ = await self._owned(CAPTURE, request.payment_id)
         payment = await self.checkout.capture_payment(
-            current_caller() or "", request.payment_id, request.amount_minor
+            caller, request.payment_id, request.amount_minor
         )
-        return await self._view(payment)
+        return await self._view(payment, caller)
 
     async def CancelPayment(
         self, request: checkout_pb2.CancelPaymentRequest, context: Ctx
     ) -> checkout_pb2.Payment:
-        if not request.payment_id:
-            raise InvalidPayment("payment_id: required")
-        payment = await self.checkout.cancel_payment(
-            current_caller() or "", request.payment_id, request.reason
-        )
-        return await self._view(payment)
+        caller, _ = await self._owned(CANCEL, request.payment_id)
+        payment = await self.checkout.cancel_payment(caller, request.payment_id, request.reason)
+        return await self._view(payment, caller)
 
     async def ConfirmPayment(
         self, request: checkout_pb2.ConfirmPaymentRequest, context: Ctx
     ) -> checkout_pb2.Payment:
-        if not request.payment_id:
-            raise InvalidPayment("payment_id: required")
+        problems = return_url_problems(request.return_url)
+        if problems:
+            raise InvalidPayment("; ".join(problems))
+        caller, _ = await self._owned(CONFIRM, request.payment_id)
         payment = await self.checkout.confirm_payment(
-            current_caller() or "", request.payment_id, request.return_url
+            caller, request.payment_id, request.return_url
         )
-        return await self._view(payment)
+        return await self._view(payment, caller)

@@ -9,7 +9,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from payplane.checkout.v1 import review_pb2, review_pb2_grpc
 from payplane.common.v1 import common_pb2
-from payplane.grpckit import current_caller
+from payplane.grpckit import PageTokens, current_caller, fields
 
 from ..domain.errors import InvalidReview
 from ..domain.reviews import Review, ReviewStatus
@@ -27,6 +27,12 @@ _STATUS = {
     ReviewStatus.CLOSED: review_pb2.REVIEW_STATUS_CLOSED,
 }
 _STATUS_BACK = {v: k for k, v in _STATUS.items()}
+LIST = "/payplane.checkout.v1.ReviewService/ListReviews"
+# An age filter beyond a century selects nothing more than a century does; bounded, it stays
+# an offset the clock and the database can hold.
+MAX_AGE_S = 100 * 366 * 86_400
+MAX_REASON = 1_000  # a reviewer's reason, kept in the audit trail and the review.closed event
+MAX_REASON_FILTER = 64
 
 
 def _ts(seconds: float | None) -> Timestamp | None:
@@ -52,9 +58,15 @@ def review_to_proto(r: Review) -> review_pb2.Review:
     )
 
 
+def _decision(request: review_pb2.DecideReviewRequest) -> None:
+    fields.object_id(request.review_id, "review_id")
+    fields.text(request.reason, "reason", MAX_REASON)
+
+
 class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
-    def __init__(self, desk: ReviewDesk) -> None:
+    def __init__(self, desk: ReviewDesk, page_tokens: PageTokens) -> None:
         self.desk = desk
+        self.tokens = page_tokens
 
     async def ListReviews(
         self, request: review_pb2.ListReviewsRequest, context: Ctx
@@ -66,14 +78,24 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             status = _STATUS_BACK[request.status]
         if request.page.page_size < 0:
             raise InvalidReview("page.page_size: must not be negative")
-        items, token = await self.desk.list_reviews(
+        for name in ("min_age_s", "max_age_s"):
+            if not 0 <= getattr(request, name) <= MAX_AGE_S:
+                raise InvalidReview(f"{name}: from 0 to {MAX_AGE_S} seconds (0: no bound)")
+        if request.min_age_s and request.max_age_s and request.min_age_s > request.max_age_s:
+            raise InvalidReview("min_age_s, max_age_s: min_age_s must not exceed max_age_s")
+        fields.text(request.reason, "reason", MAX_REASON_FILTER)
+        scope = PageTokens.scope(
+            LIST, request.status, request.reason, request.min_age_s, request.max_age_s
+        )
+        items, cursor = await self.desk.list_reviews(
             status=status,
             reason=request.reason,
             min_age_s=request.min_age_s,
             max_age_s=request.max_age_s,
             page_size=request.page.page_size,
-            page_token=request.page.page_token,
+            page_token=self.tokens.open(scope, request.page.page_token),
         )
+        token = self.tokens.seal(scope, cursor)
         return review_pb2.ListReviewsResponse(
             reviews=[review_to_proto(r) for r in items],
             page=common_pb2.PageResponse(next_page_token=token, has_more=bool(token)),
@@ -82,8 +104,7 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
     async def GetReview(
         self, request: review_pb2.GetReviewRequest, context: Ctx
     ) -> review_pb2.ReviewDetail:
-        if not request.review_id:
-            raise InvalidReview("review_id: required")
+        fields.object_id(request.review_id, "review_id")
         view = await self.desk.get_review(request.review_id)
         c = view.customer
         history = review_pb2.CustomerHistory(
@@ -99,7 +120,7 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         )
         return review_pb2.ReviewDetail(
             review=review_to_proto(view.review),
-            payment=payment_to_proto(view.payment, view.decisions),
+            payment=payment_to_proto(view.payment, view.decisions, viewer=current_caller()),
             customer_history=history,
             audit=[
                 review_pb2.AuditEntry(at=_ts(at), actor=actor, action=action, detail=detail)
@@ -110,15 +131,13 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
     async def ApproveReview(
         self, request: review_pb2.DecideReviewRequest, context: Ctx
     ) -> review_pb2.Review:
-        if not request.review_id:
-            raise InvalidReview("review_id: required")
+        _decision(request)
         review = await self.desk.approve(current_caller() or "", request.review_id, request.reason)
         return review_to_proto(review)
 
     async def RejectReview(
         self, request: review_pb2.DecideReviewRequest, context: Ctx
     ) -> review_pb2.Review:
-        if not request.review_id:
-            raise InvalidReview("review_id: required")
+        _decision(request)
         review = await self.desk.reject(current_caller() or "", request.review_id, request.reason)
         return review_to_proto(review)

@@ -171,6 +171,7 @@ class Checkout:
                 shipping_country=cmd.shipping_country.upper(),
                 customer_created_at=cmd.customer_created_at,
                 confirm_later=cmd.confirm_later,
+                caller=caller,
             )
             async with self.sessions.begin() as session:
                 if not cmd.confirm_later:
@@ -208,6 +209,8 @@ class Checkout:
                 return p  # decided already (a retry)
             if not p.confirm_later or p.status is not Status.PENDING:
                 raise PaymentStateError(f"payment {payment_id} is not waiting for confirmation")
+            if not p.stripe_payment_intent_id:
+                raise PaymentStateError(f"payment {payment_id} has no Stripe PaymentIntent")
             now = self.clock()
             decision = await self._screen(session, p, now)
             p.updated_at = now
@@ -640,12 +643,22 @@ class Checkout:
             return await DecisionStore(session).for_payment(payment_id)
 
     async def list_payments(
-        self, *, customer_ref: str, status: Status | None, page_size: int, page_token: str
+        self,
+        *,
+        customer_ref: str,
+        status: Status | None,
+        page_size: int,
+        page_token: str,
+        caller: str | None = None,  # only this caller's payments (None: everyone's)
     ) -> tuple[list[Payment], str]:
         size = min(max(page_size or 20, 1), 100)
         async with self.sessions() as session:
             return await PaymentRepository(session).page(
-                customer_ref=customer_ref, status=status, size=size, token=page_token
+                customer_ref=customer_ref,
+                status=status,
+                size=size,
+                token=page_token,
+                caller=caller,
             )
 
     async def _load(self, payment_id: str) -> Payment:

@@ -353,9 +353,15 @@ class Journal:
         return out, len(rows) > size
 
     async def period_totals(
-        self, account: str, currency: str, *, since: datetime | None, until: datetime | None
+        self,
+        account: str,
+        currency: str,
+        *,
+        since: datetime | None,
+        until: datetime | None,
+        upto_seq: int | None = None,
     ) -> tuple[int, int]:
-        """(debits, credits) of an account in a period; credits negative."""
+        """(debits, credits) of an account in a period (and up to an entry); credits negative."""
         stmt = (
             select(
                 func.coalesce(func.sum(postings.c.amount).filter(postings.c.amount > 0), 0),
@@ -368,6 +374,8 @@ class Journal:
             stmt = stmt.where(entries.c.created_at >= since)
         if until is not None:
             stmt = stmt.where(entries.c.created_at < until)
+        if upto_seq is not None:
+            stmt = stmt.where(entries.c.seq <= upto_seq)
         row = (await self.session.execute(stmt)).one()
         return int(row[0]), int(row[1])
 

@@ -6,10 +6,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from payplane.common.v1 import common_pb2
-from payplane.grpckit import current_caller
+from payplane.grpckit import PageTokens, current_caller, fields
 from payplane.grpckit.errors import FailedPrecondition, InvalidArgument, NotFound
 from payplane.ledger.v1 import ledger_pb2, ledger_pb2_grpc
 
@@ -55,12 +56,22 @@ def _ts(value: datetime | None) -> Timestamp | None:
     return ts
 
 
-def _dt(ts: Timestamp, present: bool) -> datetime | None:
-    return ts.ToDatetime(tzinfo=UTC) if present else None
+SERVICE = "payplane.ledger.v1.LedgerService"
+MAX_FILTER = 255  # account names, source ids, kinds, statuses: all far shorter
+MAX_REASON = 1_000  # a resolution's reason, kept in the audit trail
 
 
-def _unix(ts: Timestamp, present: bool) -> int | None:
-    return ts.seconds if present else None
+def _unix(request: Message, field: str) -> int | None:
+    when = fields.optional_time(request, field)
+    return None if when is None else int(when.timestamp())
+
+
+def _stored_time(unix: int | None) -> datetime | None:
+    """A run's window as stored; a value out of range (accepted before it was checked) is
+    shown as unset rather than failing every read of the run."""
+    if unix is None or not fields.EARLIEST <= unix <= fields.LATEST:
+        return None
+    return datetime.fromtimestamp(unix, UTC)
 
 
 def discrepancy_to_proto(d: dict[str, Any]) -> ledger_pb2.Discrepancy:
@@ -83,8 +94,7 @@ def discrepancy_to_proto(d: dict[str, Any]) -> ledger_pb2.Discrepancy:
 
 def run_to_proto(r: dict[str, Any]) -> ledger_pb2.ReconciliationRun:
     s = r["summary"] or {}
-    since = datetime.fromtimestamp(r["since"], UTC) if r["since"] is not None else None
-    until = datetime.fromtimestamp(r["until"], UTC) if r["until"] is not None else None
+    since, until = _stored_time(r["since"]), _stored_time(r["until"])
     return ledger_pb2.ReconciliationRun(
         id=r["id"],
         status=r["status"],
@@ -112,11 +122,17 @@ def run_to_proto(r: dict[str, Any]) -> ledger_pb2.ReconciliationRun:
 
 class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
     def __init__(
-        self, ledger: Ledger, reconciler: Reconciler | None = None, queries: Queries | None = None
+        self,
+        ledger: Ledger,
+        reconciler: Reconciler | None = None,
+        queries: Queries | None = None,
+        *,
+        page_tokens: PageTokens,
     ) -> None:
         self.ledger = ledger
         self.reconciler = reconciler
         self.queries = queries
+        self.tokens = page_tokens
 
     def _recon(self) -> tuple[Reconciler, Queries]:
         if self.reconciler is None or self.queries is None:
@@ -129,7 +145,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         balance, count = await self.ledger.balance(
             request.account,
             request.currency,
-            at=_dt(request.as_of, request.HasField("as_of")),
+            at=fields.optional_time(request, "as_of"),
             seq=request.as_of_seq or None,
         )
         return ledger_pb2.AccountBalance(
@@ -143,12 +159,16 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
     ) -> ledger_pb2.ListEntriesResponse:
         if request.page.page_size < 0:
             raise InvalidArgument("page.page_size: must not be negative")
-        items, token = await self.ledger.entries(
+        fields.text(request.account, "account", MAX_FILTER)
+        fields.text(request.source_id, "source_id", MAX_FILTER)
+        scope = PageTokens.scope(f"/{SERVICE}/ListEntries", request.account, request.source_id)
+        items, cursor = await self.ledger.entries(
             account=request.account,
             source_id=request.source_id,
             page_size=request.page.page_size,
-            page_token=request.page.page_token,
+            page_token=self.tokens.open(scope, request.page.page_token),
         )
+        token = self.tokens.seal(scope, cursor)
         return ledger_pb2.ListEntriesResponse(
             entries=[entry_to_proto(e) for e in items],
             page=common_pb2.PageResponse(next_page_token=token, has_more=bool(token)),
@@ -157,8 +177,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
     async def GetEntry(
         self, request: ledger_pb2.GetEntryRequest, context: Ctx
     ) -> ledger_pb2.JournalEntry:
-        if not request.entry_id:
-            raise InvalidArgument("entry_id: required")
+        fields.object_id(request.entry_id, "entry_id")
         return entry_to_proto(await self.ledger.entry(request.entry_id))
 
     async def GetAccountStatement(
@@ -166,14 +185,24 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
     ) -> ledger_pb2.AccountStatement:
         if request.page.page_size < 0:
             raise InvalidArgument("page.page_size: must not be negative")
+        since = fields.optional_time(request, "since")
+        until = fields.optional_time(request, "until")
+        scope = PageTokens.scope(
+            f"/{SERVICE}/GetAccountStatement",
+            request.account,
+            request.currency.lower(),
+            since,
+            until,
+        )
         st = await self.ledger.statement(
             request.account,
             request.currency,
-            since=_dt(request.since, request.HasField("since")),
-            until=_dt(request.until, request.HasField("until")),
+            since=since,
+            until=until,
             page_size=request.page.page_size,
-            page_token=request.page.page_token,
+            page_token=self.tokens.open(scope, request.page.page_token),
         )
+        next_token = self.tokens.seal(scope, st.next_token)
 
         def money(v: int) -> common_pb2.Money:
             return common_pb2.Money(amount_minor=v, currency=st.currency)
@@ -197,19 +226,18 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
                 )
                 for row, running in st.lines
             ],
-            page=common_pb2.PageResponse(
-                next_page_token=st.next_token, has_more=bool(st.next_token)
-            ),
+            page=common_pb2.PageResponse(next_page_token=next_token, has_more=bool(next_token)),
         )
 
     async def RunReconciliation(
         self, request: ledger_pb2.RunReconciliationRequest, context: Ctx
     ) -> ledger_pb2.RunReconciliationResponse:
+        since, until = _unix(request, "since"), _unix(request, "until")
         reconciler, _ = self._recon()
         run_id = await reconciler.start(
             mode="batch",
-            since=_unix(request.since, request.HasField("since")),
-            until=_unix(request.until, request.HasField("until")),
+            since=since,
+            until=until,
             skip_import=request.skip_import,
             backfill=request.backfill,
         )
@@ -218,9 +246,8 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
     async def GetReconciliationRun(
         self, request: ledger_pb2.GetReconciliationRunRequest, context: Ctx
     ) -> ledger_pb2.ReconciliationRun:
+        fields.object_id(request.run_id, "run_id")
         _, queries = self._recon()
-        if not request.run_id:
-            raise InvalidArgument("run_id: required")
         run = await queries.run(request.run_id)
         if run is None:
             raise NotFound(f"reconciliation run {request.run_id} not found")
@@ -229,16 +256,23 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
     async def ListDiscrepancies(
         self, request: ledger_pb2.ListDiscrepanciesRequest, context: Ctx
     ) -> ledger_pb2.ListDiscrepanciesResponse:
-        _, queries = self._recon()
         if request.page.page_size < 0:
             raise InvalidArgument("page.page_size: must not be negative")
-        items, token = await queries.discrepancies(
+        fields.text(request.kind, "kind", MAX_FILTER)
+        fields.text(request.status, "status", MAX_FILTER)
+        fields.object_id(request.run_id, "run_id", required=False)
+        _, queries = self._recon()
+        scope = PageTokens.scope(
+            f"/{SERVICE}/ListDiscrepancies", request.kind, request.status, request.run_id
+        )
+        items, cursor = await queries.discrepancies(
             kind=request.kind,
             status=request.status,
             run_id=request.run_id,
             page_size=request.page.page_size,
-            page_token=request.page.page_token,
+            page_token=self.tokens.open(scope, request.page.page_token),
         )
+        token = self.tokens.seal(scope, cursor)
         return ledger_pb2.ListDiscrepanciesResponse(
             discrepancies=[discrepancy_to_proto(d) for d in items],
             page=common_pb2.PageResponse(next_page_token=token, has_more=bool(token)),
@@ -247,9 +281,9 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
     async def ResolveDiscrepancy(
         self, request: ledger_pb2.ResolveDiscrepancyRequest, context: Ctx
     ) -> ledger_pb2.Discrepancy:
+        fields.object_id(request.discrepancy_id, "discrepancy_id")
+        fields.text(request.reason, "reason", MAX_REASON)
         reconciler, _ = self._recon()
-        if not request.discrepancy_id:
-            raise InvalidArgument("discrepancy_id: required")
         resolved = await reconciler.resolve(
             request.discrepancy_id,
             request.resolution,

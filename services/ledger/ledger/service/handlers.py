@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -17,13 +18,13 @@ from payplane.grpckit.errors import InvalidArgument, NotFound
 
 from ..adapters.journal import Journal, StatementRow, StoredEntry
 from ..adapters.tables import entries as entries_table
-from ..domain.accounts import is_known
+from ..domain.accounts import ACCOUNTS, is_known
 from ..domain.chain import ChainBreak, canonical, entry_hash, verify_chain
 from ..domain.entries import JournalEntry
 from ..domain.money import parse_rate
 from .ingestion import entries_for
 
-__all__ = ["CONSUMER", "Ledger", "Statement"]
+__all__ = ["CONSUMER", "Ledger", "Statement", "sequence_cursor"]
 
 log = logging.getLogger("ledger")
 _tracer = trace.get_tracer("ledger")
@@ -99,8 +100,9 @@ class Ledger:
     async def balance(
         self, account: str, currency: str, *, at: datetime | None = None, seq: int | None = None
     ) -> tuple[int, int]:
-        if not account or not currency:
-            raise InvalidArgument("account and currency are required")
+        _account_and_currency(account, currency)
+        if seq is not None and seq < 0:
+            raise InvalidArgument("as_of_seq: must not be negative (0: not set)")
         async with self.sessions() as session:
             journal = Journal(session)
             if at is None and seq is None:
@@ -117,19 +119,10 @@ class Ledger:
         page_size: int,
         page_token: str,
     ) -> Statement:
-        if not is_known(account):
-            raise InvalidArgument(f"account: {account!r} is not in the chart of accounts")
-        if not currency:
-            raise InvalidArgument("currency: required")
+        _account_and_currency(account, currency)
         currency = currency.lower()
         size = min(max(page_size or 100, 1), 1000)
-        after, running = 0, None
-        if page_token:
-            try:
-                a, r = page_token.split(":")
-                after, running = int(a), int(r)
-            except ValueError:
-                raise InvalidArgument("page.page_token: not a token this service issued") from None
+        after = sequence_cursor(page_token)
         async with self.sessions() as session:
             journal = Journal(session)
             opening = 0
@@ -138,15 +131,22 @@ class Ledger:
             debits, credits = await journal.period_totals(
                 account, currency, since=since, until=until
             )
+            # Where this page starts: recomputed from the postings, never taken from the token,
+            # so the balances shown are the books' whatever a client sends.
+            balance = opening
+            if after:
+                before = await journal.period_totals(
+                    account, currency, since=since, until=until, upto_seq=after
+                )
+                balance += sum(before)
             rows, more = await journal.statement(
                 account, currency, since=since, until=until, after_seq=after, size=size
             )
-        balance = opening if running is None else running
         lines = []
         for row in rows:
             balance += row.amount
             lines.append((row, balance))
-        token = f"{rows[-1].seq}:{balance}" if more and rows else ""
+        token = str(rows[-1].seq) if more and rows else ""
         return Statement(
             account, currency, opening, opening + debits + credits, debits, credits, lines, token
         )
@@ -162,12 +162,7 @@ class Ledger:
         self, *, account: str, source_id: str, page_size: int, page_token: str
     ) -> tuple[list[StoredEntry], str]:
         size = min(max(page_size or 50, 1), 500)
-        after: int | None = None
-        if page_token:
-            try:
-                after = int(page_token)
-            except ValueError:
-                raise InvalidArgument("page.page_token: not a token this service issued") from None
+        after = sequence_cursor(page_token) or None
         async with self.sessions() as session:
             items, more = await Journal(session).page(
                 account=account, source_id=source_id, size=size, after_seq=after
@@ -213,6 +208,31 @@ class Ledger:
                                       f"postings sum to {from_postings.get(key, 0)}")
                     )  # fmt: skip
         return problems
+
+
+_MAX_SEQ = 2**63 - 1
+_CURRENCY = re.compile(r"[A-Za-z]{3}")
+
+
+def sequence_cursor(cursor: str) -> int:
+    """A journal position written by this service ("" = the start, 0); anything else that is
+    not a plain sequence number in range is refused rather than handed to the database."""
+    if not cursor:
+        return 0
+    if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 19) or not (
+        0 < int(cursor) <= _MAX_SEQ
+    ):
+        raise InvalidArgument("page.page_token: not a token this service issued")
+    return int(cursor)
+
+
+def _account_and_currency(account: str, currency: str) -> None:
+    if not is_known(account):
+        raise InvalidArgument(
+            "account: required, one of the chart of accounts (" + ", ".join(sorted(ACCOUNTS)) + ")"
+        )
+    if not _CURRENCY.fullmatch(currency):
+        raise InvalidArgument("currency: an ISO 4217 code (three letters)")
 
 
 def recompute_hash(stored: StoredEntry) -> str:
