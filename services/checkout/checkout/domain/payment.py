@@ -18,6 +18,8 @@ from enum import StrEnum
 
 __all__ = [
     "CURRENCIES",
+    "REFUND_OPEN",
+    "REFUND_UNDONE",
     "CaptureMethod",
     "Decline",
     "NextAction",
@@ -201,6 +203,12 @@ class Settlement:
     available_on: int = 0
 
 
+# A refund's status mirrors Stripe's once Stripe has it; before that it is "pending" with no
+# stripe_refund_id: reserved against the payment, not yet known to have reached Stripe.
+REFUND_OPEN = frozenset({"pending", "requires_action"})  # may still succeed or fail
+REFUND_UNDONE = frozenset({"failed", "canceled"})  # its amount is refundable again
+
+
 @dataclass
 class Refund:
     id: str
@@ -211,3 +219,4 @@ class Refund:
     status: str = "pending"
     stripe_refund_id: str = ""
     created_at: float = 0.0
+    failure_reason: str = ""

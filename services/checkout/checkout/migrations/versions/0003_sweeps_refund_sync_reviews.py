@@ -1,7 +1,9 @@
 """Sweeping pending payments and refunds, refunds kept in step with Stripe, a review per case.
 
 - payments.recheck_at, refunds.recheck_at: when the sweeper may next look at a row still
-  pending; a replica claims a row by moving it forward (one conditional UPDATE wins).
+  pending; a replica claims a row by moving it forward (one conditional UPDATE wins). Rows
+  without one (older, or written by a replica still on 0002 during a rolling deploy) are due
+  once they have not moved for the sweep age.
 - refunds.failure_reason: why Stripe failed or canceled a refund.
 - reviews.payment_id is no longer unique: a payment whose review was decided can be held for
   review again (an early fraud warning after an approval).
@@ -31,9 +33,6 @@ def upgrade() -> None:
     op.add_column("refunds", sa.Column("recheck_at", UTCDateTime))
     op.add_column("refunds", sa.Column("failure_reason", sa.String(64)))
     op.create_index("ix_refunds_status_recheck", "refunds", ["status", "recheck_at"])
-    # Payments already pending get looked at once by the first sweep.
-    op.execute("UPDATE payments SET recheck_at = updated_at WHERE status = 'pending'")
-    op.execute("UPDATE refunds SET recheck_at = created_at WHERE status = 'pending'")
 
     bind = op.get_bind()
     if bind.dialect.name == "sqlite":
