@@ -129,3 +129,38 @@ async def test_a_refund_cancelled_mid_way_is_finished_by_the_retry_once(
     )
     assert after.status == checkout_pb2.PAYMENT_STATUS_SUCCEEDED
     await eventually(lambda: platform.balance("refunds"), lambda v: v == 2_000)
+
+
+async def test_a_refund_cancelled_while_recording_its_recovery_point_is_retried_once(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The caller's deadline cancels the attempt at the await that records the recovery
+    point: the reservation must go with it, or the retry reserves (and refunds) again."""
+    paid = await platform.pay("k-pay", amount=10_000)
+    real = Record.checkpoint
+    stuck: list[str] = []
+
+    async def hang_once(self: Record, name: str, data: Any = None, **kw: Any) -> None:
+        if name == "refund_created" and not stuck:
+            stuck.append(name)
+            await asyncio.Event().wait()  # until the deadline cancels the attempt
+        await real(self, name, data, **kw)
+
+    monkeypatch.setattr(Record, "checkpoint", hang_once)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await _refund(platform, paid.id, "k-cancelled", 3_000, deadline_s=1.0)
+    assert stuck and err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+    async def retried() -> checkout_pb2.Refund | None:
+        try:
+            return await _refund(platform, paid.id, "k-cancelled", 3_000)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.ABORTED:
+                raise
+            return None
+
+    refund = await eventually(retried, lambda r: r is not None)
+    assert refund is not None and refund.amount.amount_minor == 3_000
+    assert len(executed_refunds(platform)) == 1
+    after = await _payment(platform, paid.id)
+    assert after.amount_refunded.amount_minor == 3_000

@@ -462,14 +462,17 @@ class Checkout:
             now = self.clock()
             await self._with_retry(lambda s: release_refund(s, refund.id, "refused_by_stripe", now))
             raise RefundNotAllowed(f"Stripe refused the refund: {exc}") from exc
-        return await self._finish(self.record_refund(snap, payment.id))
+        return await self._finish(self.record_refund(snap, payment.id, ours=refund.id))
 
-    async def record_refund(self, snap: RefundSnapshot, payment_id: str) -> tuple[Payment, Refund]:
-        """Apply Stripe's view of a refund of `payment_id` (see refund_book.py)."""
+    async def record_refund(
+        self, snap: RefundSnapshot, payment_id: str, *, ours: str = ""
+    ) -> tuple[Payment, Refund]:
+        """Apply Stripe's view of a refund of `payment_id` (see refund_book.py); `ours`:
+        checkout's refund it answers for, when known."""
         for _ in range(3):
             try:
                 return await self._with_retry(
-                    lambda s: apply_refund(s, self.outbox, snap, payment_id, self.clock())
+                    lambda s: apply_refund(s, self.outbox, snap, payment_id, self.clock(), ours)
                 )
             except IntegrityError:
                 continue  # imported concurrently by another event: apply to that row

@@ -44,18 +44,25 @@ def imported_refund_id(stripe_refund_id: str) -> str:
 
 
 async def apply_refund(
-    session: AsyncSession, outbox: Outbox, snap: RefundSnapshot, payment_id: str, now: float
+    session: AsyncSession,
+    outbox: Outbox,
+    snap: RefundSnapshot,
+    payment_id: str,
+    now: float,
+    ours: str = "",
 ) -> tuple[Payment, Refund]:
     """Apply Stripe's view of a refund of `payment_id`; returns the payment and refund as
-    they are now. Raises ConcurrentUpdate when another writer moved them first (run it again).
+    they are now. `ours`: checkout's refund this is the answer for, when the caller knows
+    (else the refund's metadata says). Raises ConcurrentUpdate when another writer moved
+    them first (run it again).
     """
     repo = PaymentRepository(session)
     payment = await repo.get(payment_id)
     if payment is None:
         raise PaymentNotFound(f"payment {payment_id} not found")
     refund = await repo.get_refund_by_stripe(snap.refund_id)
-    if refund is None and snap.payplane_refund_id:
-        refund = await repo.get_refund(snap.payplane_refund_id)
+    if refund is None and (ours or snap.payplane_refund_id):
+        refund = await repo.get_refund(ours or snap.payplane_refund_id)
     if refund is None:
         return await _import(repo, outbox, session, payment, snap, now)
     if refund.stripe_refund_id and _RANK.get(snap.status, 0) <= _RANK.get(refund.status, 0):

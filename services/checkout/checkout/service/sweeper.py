@@ -100,7 +100,7 @@ class PendingSweeper:
             snap = await self.stripe.refund_snapshot(raw)
             if snap.payplane_refund_id == refund.id:
                 log.info("refund %s: Stripe had it (%s); recorded", refund.id, snap.refund_id)
-                await self.checkout.record_refund(snap, payment.id)
+                await self.checkout.record_refund(snap, payment.id, ours=refund.id)
                 return
         try:
             await self.checkout.complete_refund(refund)
