@@ -20,6 +20,7 @@ from checkout.domain.declines import INTERRUPTED_CODE
 from checkout.domain.payment import Refund
 from checkout.service.handlers import Checkout
 from payplane.checkout.v1 import checkout_pb2
+from payplane.db.testing import TestDatabase
 from payplane.grpckit import idempotency_metadata
 from stripe_emulator.testing import EmulatorHandle
 
@@ -34,9 +35,16 @@ class _Died(Exception):
 
 
 @pytest.fixture
-async def cp(emulator: EmulatorHandle, tmp_path: Path) -> AsyncIterator[CheckoutPlatform]:
+async def cp(
+    emulator: EmulatorHandle, tmp_path: Path, db_url: TestDatabase
+) -> AsyncIterator[CheckoutPlatform]:
+    """checkout on SQLite and, with TEST_POSTGRES_URL, PostgreSQL; a quick sweeper."""
     async with running_checkout(
-        emulator, tmp_path, pending_sweep_after_s=SWEEP_AFTER_S, pending_sweep_interval_s=0.2
+        emulator,
+        tmp_path,
+        db_url,
+        pending_sweep_after_s=SWEEP_AFTER_S,
+        pending_sweep_interval_s=0.2,
     ) as p:
         yield p
 

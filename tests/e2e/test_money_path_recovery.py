@@ -1,7 +1,7 @@
 """An attempt that dies between taking a step and recording its recovery point (kill -9, a
 cancelled call, a deadline) leaves nothing behind that a retry with the same key cannot
 finish: refunds are made once at Stripe and the payment stays refundable; a payment is made
-once, with one row."""
+once, with one row. On SQLite and, with TEST_POSTGRES_URL, PostgreSQL."""
 
 from __future__ import annotations
 
@@ -67,8 +67,9 @@ async def _payment(platform: Platform, payment_id: str) -> checkout_pb2.Payment:
 
 
 async def test_a_refund_killed_before_its_recovery_point_is_retried_once_and_stays_refundable(
-    platform: Platform, monkeypatch: pytest.MonkeyPatch
+    platform_on: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    platform = platform_on
     paid = await platform.pay("k-pay", amount=10_000)
     died = die_at_the_next_checkpoint(monkeypatch, "refund_created")
     with pytest.raises(grpc.aio.AioRpcError) as err:
@@ -88,8 +89,9 @@ async def test_a_refund_killed_before_its_recovery_point_is_retried_once_and_sta
 
 
 async def test_a_payment_killed_before_its_recovery_point_is_made_once_with_one_row(
-    platform: Platform, monkeypatch: pytest.MonkeyPatch
+    platform_on: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    platform = platform_on
     died = die_at_the_next_checkpoint(monkeypatch, "payment_created")
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await platform.pay("k-pay", amount=3_300)
@@ -102,8 +104,9 @@ async def test_a_payment_killed_before_its_recovery_point_is_made_once_with_one_
 
 
 async def test_a_refund_cancelled_mid_way_is_finished_by_the_retry_once(
-    platform: Platform,
+    platform_on: Platform,
 ) -> None:
+    platform = platform_on
     paid = await platform.pay("k-pay", amount=5_000)
     # Stripe is slow to answer the refund: the caller's deadline passes while it is asked.
     platform.emulator.control.faults(latency_ms=1_500, methods=["POST"], path_prefix="/v1/refunds")
@@ -132,8 +135,9 @@ async def test_a_refund_cancelled_mid_way_is_finished_by_the_retry_once(
 
 
 async def test_a_refund_cancelled_while_recording_its_recovery_point_is_retried_once(
-    platform: Platform, monkeypatch: pytest.MonkeyPatch
+    platform_on: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    platform = platform_on
     """The caller's deadline cancels the attempt at the await that records the recovery
     point: the reservation must go with it, or the retry reserves (and refunds) again."""
     paid = await platform.pay("k-pay", amount=10_000)

@@ -1,10 +1,10 @@
 """Refunds moved by what Stripe says, and the sweeper's claims, with a scripted gateway over a
-real SQLite file and the real outbox (what was published is read back from its table)."""
+real database (SQLite, and PostgreSQL with TEST_POSTGRES_URL) and the real outbox (what was
+published is read back from its table)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +19,7 @@ from checkout.domain.payment import Payment, Refund, Status
 from checkout.service.handlers import Checkout, NewPayment, Policy
 from payplane.checkout.v1 import events_pb2
 from payplane.db import create_engine, run_migrations, session_factory
+from payplane.db.testing import TestDatabase, db_url_fixture
 from payplane.events import Outbox
 from payplane.events.v1.envelope_pb2 import Envelope
 from payplane.stripe_gateway import InvalidRequest, StripeUnavailable
@@ -72,11 +73,13 @@ class World:
             return await PaymentRepository(session).refunds_of(payment_id)
 
 
+db_url = db_url_fixture()
+
+
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    url = f"sqlite:///{tmp_path / 'checkout.db'}"
-    await run_migrations(url, MIGRATIONS)
-    engine = create_engine(url)
+async def world(db_url: TestDatabase) -> AsyncIterator[World]:
+    await run_migrations(db_url.url, MIGRATIONS, schema=db_url.schema)
+    engine = create_engine(db_url.url, schema=db_url.schema)
     gateway = FakeGateway()
     checkout = Checkout(
         session_factory(engine),
