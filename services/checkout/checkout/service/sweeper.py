@@ -96,7 +96,14 @@ class PendingSweeper:
             await self.refunds.apply(await self.stripe.retrieve_refund(refund.stripe_refund_id))
             return
         payment = await self.checkout.get_payment(refund.payment_id)
-        for raw in await self.stripe.list_refunds(payment_intent=payment.stripe_payment_intent_id):
+        listed = (
+            await self.stripe.list_refunds(
+                payment_intent=payment.stripe_payment_intent_id, charge=payment.stripe_charge_id
+            )
+            if payment.stripe_payment_intent_id or payment.stripe_charge_id
+            else []
+        )
+        for raw in listed:
             snap = await self.stripe.refund_snapshot(raw)
             if snap.payplane_refund_id == refund.id:
                 log.info("refund %s: Stripe had it (%s); recorded", refund.id, snap.refund_id)
