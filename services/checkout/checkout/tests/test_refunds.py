@@ -4,6 +4,7 @@ published is read back from its table)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,11 +13,13 @@ from sqlalchemy import select
 
 from checkout.adapters import tables
 from checkout.adapters.repository import PaymentRepository
+from checkout.adapters.stripe_clock import SystemClock
 from checkout.adapters.stripe_payments import StripePayments, refund_from
 from checkout.bootstrap import MIGRATIONS
 from checkout.domain.errors import RefundNotAllowed, StripeUnreachable
 from checkout.domain.payment import Payment, Refund, Status
 from checkout.service.handlers import Checkout, NewPayment, Policy
+from checkout.service.sweeper import PendingSweeper
 from payplane.checkout.v1 import events_pb2
 from payplane.db import create_engine, run_migrations, session_factory
 from payplane.db.testing import TestDatabase, db_url_fixture
@@ -201,3 +204,30 @@ async def test_a_resumed_payment_asking_stripe_wins_over_the_sweeps_failure(
     assert not await world.checkout._hold_for_stripe(pending.id)
     async with world.checkout.sessions() as session:
         assert await PaymentRepository(session).pending_due(later + 10_000, later + 10_000) == []
+
+
+async def test_replicas_sweeping_together_settle_an_orphan_refund_once(world: World) -> None:
+    paid = await world.paid()
+    world.gateway.respond("refunds.create", StripeUnavailable("down", ambiguous=True))
+    with pytest.raises(StripeUnreachable):  # the caller gives up and never retries
+        await world.checkout.refund_payment("storefront", paid.id, 1_000, "")
+    (reserved,) = await world.refunds(paid.id)
+    # Two replicas, two minutes later (past the sweep age), one shared database and Stripe.
+    later = Checkout(
+        world.checkout.sessions,
+        world.checkout.stripe,
+        world.checkout.outbox,
+        policy=world.checkout.policy,
+        clock=lambda: reserved.created_at + 120,
+    )
+    replicas = [PendingSweeper(later, SystemClock()) for _ in range(2)]
+    world.gateway.respond("refunds.list", {"object": "list", "data": [], "has_more": False})
+    world.gateway.respond("refunds.create", _refund(reserved.id, "succeeded", 1_000))
+    settled = await asyncio.gather(*(r.sweep_refunds() for r in replicas))
+    assert sorted(settled) == [0, 1]
+    assert len(world.gateway.calls_to("refunds.list")) == 1
+    creates = world.gateway.calls_to("refunds.create")
+    assert len(creates) == 2 and creates[0].idempotency_key == creates[1].idempotency_key
+    (done,) = await world.refunds(paid.id)
+    assert (done.status, done.stripe_refund_id) == ("succeeded", "re_1")
+    assert [e.type for e in await world.published()] == ["payment.refunded"]
