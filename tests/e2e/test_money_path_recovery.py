@@ -88,6 +88,21 @@ async def test_a_refund_killed_before_its_recovery_point_is_retried_once_and_sta
     await eventually(lambda: platform.balance("refunds"), lambda v: v == 10_000)
 
 
+async def test_a_full_refund_killed_before_its_recovery_point_is_not_refused_on_retry(
+    platform_on: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    platform = platform_on
+    paid = await platform.pay("k-pay", amount=7_000)
+    die_at_the_next_checkpoint(monkeypatch, "refund_created")
+    with pytest.raises(grpc.aio.AioRpcError):
+        await _refund(platform, paid.id, "k-full", 0)
+    # Not "already fully refunded": the reservation died with the attempt.
+    again = await _refund(platform, paid.id, "k-full", 0)
+    assert again.amount.amount_minor == 7_000 and again.status == "succeeded"
+    assert len(executed_refunds(platform)) == 1
+    assert (await _payment(platform, paid.id)).amount_refunded.amount_minor == 7_000
+
+
 async def test_a_payment_killed_before_its_recovery_point_is_made_once_with_one_row(
     platform_on: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
