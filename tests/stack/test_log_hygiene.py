@@ -33,7 +33,9 @@ NASTY: list[str] = [*CARDS, SPACED, "4000-0000-0000-0077", DEV_STRIPE_KEY,
                     "rk_live_0123456789abcdef", "whsec_0123456789abcdefABCDEF",
                     "pi_3Pgc72B7WZ01zgkW1a2b3c4d_secret_Xy7Zq9Wv8Ut6Sr5"]  # fmt: skip
 
-_DIGIT_RUN = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
+# A digit run standing as a token of its own: inside an alphanumeric token (a hex span id, a
+# request id) a run of digits is chance, not a card number.
+_DIGIT_RUN = re.compile(r"(?<![0-9A-Za-z])\d(?:[ -]?\d){12,18}(?![0-9A-Za-z])")
 _PATTERNS = {
     "secret key": re.compile(r"\b(?:sk|rk)_(?:test|live)_[A-Za-z0-9]"),
     "webhook secret": re.compile(r"\bwhsec_[A-Za-z0-9]"),
