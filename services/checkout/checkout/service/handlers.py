@@ -250,7 +250,8 @@ class Checkout:
     async def _finish(self, step: Coroutine[Any, Any, T]) -> T:
         """Record what Stripe answered even if the caller's RPC is cancelled meanwhile: the
         answer is in hand, and dropping it would leave the row behind Stripe until a retry
-        or the sweeper asks again. The step is one short transaction."""
+        or the sweeper asks again. The step is a short transaction (and, for a Radar block,
+        the cancel or refund that enforces it, which must not be dropped either)."""
         task = asyncio.ensure_future(step)
         self._finishing.add(task)
         task.add_done_callback(self._finished)
