@@ -18,6 +18,11 @@ from its last recovery point (Brandur Leach's "atomic phases"):
         await record.checkpoint("charged", {"charge": charge.id})
     ...
 
+A checkpoint that records a database effect should commit with it: pass the caller's open
+transaction, `await record.checkpoint("refund_created", {...}, session=session)` (the
+idempotency table must live in that database), and a crash can no longer fall between the
+effect and its recovery point.
+
 Keys expire after `ttl_s` (24 h by default); expired keys count as absent and `sweep()`
 deletes them. The clock is the application's (UTC); keep hosts NTP-synced.
 """

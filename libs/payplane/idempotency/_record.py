@@ -7,9 +7,12 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._errors import InvalidKey
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 __all__ = [
     "CODE_OK",
@@ -64,7 +67,14 @@ class IdempotencyBackend(Protocol):
 
     async def release(self, record: Record) -> bool: ...
 
-    async def checkpoint(self, record: Record, point: str, data: dict[str, Any]) -> None: ...
+    async def checkpoint(
+        self,
+        record: Record,
+        point: str,
+        data: dict[str, Any],
+        *,
+        session: AsyncSession | None = None,
+    ) -> None: ...
 
     async def renew(self, record: Record) -> None: ...
 
@@ -86,13 +96,25 @@ class Record:
     # True when this attempt took over from an earlier one (crashed, timed out, failed).
     resumed: bool = False
 
-    async def checkpoint(self, point: str, data: dict[str, Any] | None = None) -> None:
-        """Persist a recovery point in its own commit (and extend the lease).
+    async def checkpoint(
+        self,
+        point: str,
+        data: dict[str, Any] | None = None,
+        *,
+        session: AsyncSession | None = None,
+    ) -> None:
+        """Persist a recovery point (and extend the lease).
 
         Call it after each side effect that must not be repeated; `data` must be JSON-ready.
-        Raises LeaseLost when another attempt has taken the operation over.
+        Without `session` it is its own commit. With `session` (the caller's open transaction
+        on the database that holds the idempotency table) it joins that transaction: the
+        recovery point commits with the effect it records, or neither does, so no crash can
+        leave an effect without its recovery point. `recovery_point` changes on this record
+        only once that transaction commits.
+        Raises LeaseLost when another attempt has taken the operation over (with `session`,
+        the caller's transaction must then roll back: it is no longer this attempt's).
         """
-        await self.backend.checkpoint(self, point, dict(data or {}))
+        await self.backend.checkpoint(self, point, dict(data or {}), session=session)
 
     async def renew(self) -> None:
         """Extend the lease for a long step that has nothing to checkpoint yet."""

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, or_, select, update
+from sqlalchemy import Table, and_, delete, event, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
@@ -126,15 +126,30 @@ class IdempotencyStore:
                     )
         raise InProgress(f"idempotency key {key!r} is contended; retry")
 
-    async def checkpoint(self, record: Record, point: str, data: dict[str, Any]) -> None:
-        """Persist a recovery point in its own commit; extends the lease."""
-        now = self._clock()
-        if not await self._update_owned(
-            record, recovery_point=point, recovery_data=data, locked_until=now + self._lease
-        ):
+    async def checkpoint(
+        self,
+        record: Record,
+        point: str,
+        data: dict[str, Any],
+        *,
+        session: AsyncSession | None = None,
+    ) -> None:
+        """Persist a recovery point, in its own commit or in `session`'s; extends the lease."""
+        values = {
+            "recovery_point": point,
+            "recovery_data": data,
+            "locked_until": self._clock() + self._lease,
+        }
+        if session is None:
+            if not await self._update_owned(record, **values):
+                raise LeaseLost(f"lost the lease on idempotency key {record.key!r}")
+            record.recovery_point = point
+            record.recovery_data = data
+            return
+        result = await session.execute(update(self._t).where(*self._owned(record)).values(**values))
+        if _rowcount(result) != 1:
             raise LeaseLost(f"lost the lease on idempotency key {record.key!r}")
-        record.recovery_point = point
-        record.recovery_data = data
+        _on_commit(session, lambda: _set_point(record, point, data))
 
     async def renew(self, record: Record) -> None:
         if not await self._update_owned(record, locked_until=self._clock() + self._lease):
@@ -244,3 +259,25 @@ class IdempotencyStore:
 
 def _rowcount(result: Any) -> int:
     return int(result.rowcount)
+
+
+def _set_point(record: Record, point: str, data: dict[str, Any]) -> None:
+    record.recovery_point = point
+    record.recovery_data = data
+
+
+def _on_commit(session: AsyncSession, apply: Callable[[], None]) -> None:
+    """Run `apply` once the session's current transaction commits; never if it rolls back."""
+    settled = [False]
+
+    def committed(_: Any) -> None:
+        if not settled[0]:
+            settled[0] = True
+            apply()
+
+    def rolled_back(_: Any) -> None:
+        settled[0] = True
+
+    sync = session.sync_session
+    event.listen(sync, "after_commit", committed, once=True)
+    event.listen(sync, "after_rollback", rolled_back, once=True)

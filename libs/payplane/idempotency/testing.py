@@ -93,7 +93,10 @@ class InMemoryIdempotencyStore:
             )
         )
 
-    async def checkpoint(self, record: Record, point: str, data: dict[str, Any]) -> None:
+    async def checkpoint(
+        self, record: Record, point: str, data: dict[str, Any], *, session: Any = None
+    ) -> None:
+        # No database here: a checkpoint given the caller's session applies at once.
         row = self._owned(record)
         row.recovery_point, row.recovery_data = point, dict(data)
         row.locked_until = self.clock() + self._lease

@@ -4,21 +4,29 @@
 `OTEL_EXPORTER_OTLP_ENDPOINT` is set (Jaeger reads OTLP natively), console when
 `OTEL_TRACES_EXPORTER=console`, otherwise spans are made and propagated but not exported.
 `inject`/`extract` carry W3C trace context through NATS headers (or any str mapping);
-`configure_logging` puts `trace_id` and `span_id` on every log line.
+`configure_logging` puts `trace_id` and `span_id` on every log line, masks card numbers
+(Luhn-valid, 13-19 digits), Stripe secret and restricted keys, webhook secrets and client
+secrets in every record (`RedactingFilter`, `redact_secrets`), and keeps the Stripe SDK's
+logger at WARNING (its INFO lines carry request URLs and Stripe's messages).
 
 No errors of its own: a missing exporter configuration means "do not export".
 """
 
 from __future__ import annotations
 
-from ._logging import TraceContextFilter, configure_logging
+from ._logging import TraceContextFilter, configure_logging, redact_every_handler
+from ._redact import RedactingFilter, luhn_valid, redact_secrets
 from ._setup import extract, inject, setup_tracing, tracer
 
 __all__ = [
+    "RedactingFilter",
     "TraceContextFilter",
     "configure_logging",
     "extract",
     "inject",
+    "luhn_valid",
+    "redact_every_handler",
+    "redact_secrets",
     "setup_tracing",
     "tracer",
 ]

@@ -4,7 +4,9 @@ import logging
 
 from opentelemetry import trace
 
-__all__ = ["TraceContextFilter", "configure_logging"]
+from ._redact import RedactingFilter
+
+__all__ = ["QUIET_LOGGERS", "TraceContextFilter", "configure_logging", "redact_every_handler"]
 
 FORMAT = (
     "%(asctime)s %(levelname)s %(service)s %(name)s "
@@ -27,10 +29,29 @@ class TraceContextFilter(logging.Filter):
         return True
 
 
+# Libraries whose INFO lines carry what must not reach logs: the Stripe SDK logs every
+# request's URL (a card number passed where an id belongs lands in the path) and Stripe's
+# error message (which quotes it back).
+QUIET_LOGGERS = {"stripe": logging.WARNING}
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
+    """One stream handler on the root logger: trace ids on every line, card numbers and
+    secrets masked in every record (RedactingFilter), chatty libraries held at WARNING."""
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter(FORMAT))
     handler.addFilter(TraceContextFilter(service))
+    handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    for name, floor in QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(floor)
+
+
+def redact_every_handler(logger: logging.Logger | None = None) -> None:
+    """Put a RedactingFilter on each handler of `logger` (the root by default) that has
+    none: for a process that configured its handlers some other way."""
+    for handler in (logger or logging.getLogger()).handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())

@@ -35,6 +35,7 @@ from .service.expiry import AuthorisationExpiry
 from .service.fraud import FraudScreen
 from .service.handlers import Checkout, Policy
 from .service.reviews import ReviewDesk
+from .service.sweeper import PendingSweeper
 from .settings import CheckoutSettings
 
 __all__ = [
@@ -112,6 +113,7 @@ class CheckoutApp:
     desk: ReviewDesk
     cases: Cases
     expiry: AuthorisationExpiry
+    sweeper: PendingSweeper
     server: grpc.aio.Server
     grpc_port: int
     webhook_runner: web.AppRunner
@@ -131,6 +133,7 @@ class CheckoutApp:
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.checkout.drain()
         await self.nc.drain()
         await self.gateway.aclose()
         await self.engine.dispose()
@@ -165,18 +168,18 @@ async def start(settings: CheckoutSettings) -> CheckoutApp:
         auth_expiry_after_s=settings.auth_expiry_after_s,
         efw_auto_refund_max=settings.efw_auto_refund_max_minor,
         review_default_on_expiry=settings.review_default_on_expiry,
+        pending_sweep_after_s=settings.pending_sweep_after_s,
     )
     checkout = Checkout(
         sessions, StripePayments(gateway), outbox, screen=FraudScreen(live, shadow), policy=policy
     )
     desk = ReviewDesk(checkout)
     cases = Cases(checkout, desk)
+    stripe_clock = await detect_clock(settings.stripe_clock, settings.stripe_api_base)
     expiry = AuthorisationExpiry(
-        checkout,
-        desk,
-        await detect_clock(settings.stripe_clock, settings.stripe_api_base),
-        settings.auth_expiry_check_interval_s,
+        checkout, desk, stripe_clock, settings.auth_expiry_check_interval_s
     )
+    sweeper = PendingSweeper(checkout, stripe_clock, settings.pending_sweep_interval_s)
     idempotency = IdempotencyStore(sessions, tables.idempotency)
     page_tokens = PageTokens(settings.page_token_key)
     servicer = CheckoutServicer(checkout, page_tokens, OwnerRule(ACROSS_CALLERS))
@@ -222,6 +225,7 @@ async def start(settings: CheckoutSettings) -> CheckoutApp:
         desk,
         cases,
         expiry,
+        sweeper,
         server,
         grpc_port,
         runner,
@@ -234,6 +238,7 @@ async def start(settings: CheckoutSettings) -> CheckoutApp:
         asyncio.create_task(consumer.run(), name="checkout-stripe-events"),
         asyncio.create_task(idempotency.run_sweeper(), name="checkout-idempotency-sweeper"),
         asyncio.create_task(expiry.run(), name="checkout-authorisation-expiry"),
+        asyncio.create_task(sweeper.run(), name="checkout-pending-sweeper"),
         asyncio.create_task(
             run_housekeeping(sessions, outbox=outbox, inbox=inbox), name="checkout-housekeeping"
         ),

@@ -37,6 +37,11 @@ class CheckoutSettings(GrpcServiceSettings):
     review_default_on_expiry: Literal["reject", "approve"] = "reject"
     # Early fraud warnings: refund actionable ones up to this amount (minor units) at once.
     efw_auto_refund_max_minor: int = Field(default=10_000, ge=0)
+    # The pending sweeper: payments and refunds still pending this long after their last step
+    # are settled against Stripe (see service/sweeper.py), looked for every interval. Keep the
+    # age well above the longest RPC deadline (60 s).
+    pending_sweep_after_s: float = Field(default=300.0, gt=0)
+    pending_sweep_interval_s: float = Field(default=30.0, gt=0)
 
     @property
     def webhook_secrets(self) -> list[str]:

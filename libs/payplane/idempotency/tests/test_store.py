@@ -3,9 +3,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import MetaData, func, select
+from sqlalchemy import Column, MetaData, String, Table, func, insert, select
 
 from payplane.db import create_engine, session_factory
 from payplane.db.testing import postgres_schema, postgres_url
@@ -287,3 +288,107 @@ async def test_current_is_bound_only_inside_the_block() -> None:
     with bind_current(outcome.record):
         assert current() is outcome.record
     assert current() is None
+
+
+# -- recovery points in the caller's transaction -------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def joined(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
+    """A store and the caller's own table in one database (what a service has)."""
+    clock = FakeClock()
+    if request.param == "sqlite":
+        async for world in _joined_world(f"sqlite:///{tmp_path / 'joined.db'}", None, clock):
+            yield world
+        return
+    pg_url = postgres_url()
+    if pg_url is None:
+        pytest.skip("TEST_POSTGRES_URL is not set; the PostgreSQL variant needs a server")
+    async with postgres_schema(pg_url) as pg_schema:
+        async for world in _joined_world(pg_url, pg_schema, clock):
+            yield world
+
+
+async def _joined_world(url: str, schema: str | None, clock: FakeClock) -> AsyncIterator[Any]:
+    engine = create_engine(url, schema=schema)
+    metadata = MetaData()
+    table = idempotency_table(metadata)
+    refunds = Table("refunds", metadata, Column("id", String(40), primary_key=True))
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    sessions = session_factory(engine)
+    store = IdempotencyStore(sessions, table, ttl_s=TTL_S, lease_s=LEASE_S, clock=clock)
+
+    async def refund_ids() -> list[str]:
+        async with sessions() as session:
+            return list((await session.execute(select(refunds.c.id))).scalars())
+
+    try:
+        yield store, sessions, refunds, clock, refund_ids
+    finally:
+        await engine.dispose()
+
+
+class _Crash(Exception):
+    pass
+
+
+async def test_a_joined_checkpoint_commits_with_the_callers_write(joined: Any) -> None:
+    store, sessions, refunds, clock, refund_ids = joined
+    outcome = await store.begin("storefront", "/svc/Refund", "k1", "h1")
+    assert isinstance(outcome, Started)
+    record = outcome.record
+    async with sessions.begin() as session:
+        await session.execute(insert(refunds).values(id="ref_1"))
+        await record.checkpoint("refund_created", {"refund_id": "ref_1"}, session=session)
+        assert record.recovery_point is None, "not before the transaction commits"
+    assert record.recovery_point == "refund_created"
+    assert record.recovery_data == {"refund_id": "ref_1"}
+    clock.advance(LEASE_S + 1)  # the attempt dies; the next one resumes from the point
+    resumed = await store.begin("storefront", "/svc/Refund", "k1", "h1")
+    assert isinstance(resumed, Started)
+    assert resumed.record.recovery_data == {"refund_id": "ref_1"}
+    assert await refund_ids() == ["ref_1"]
+
+
+async def test_a_joined_checkpoint_rolls_back_with_the_callers_write(joined: Any) -> None:
+    store, sessions, refunds, clock, refund_ids = joined
+    outcome = await store.begin("storefront", "/svc/Refund", "k1", "h1")
+    assert isinstance(outcome, Started)
+    record = outcome.record
+    with pytest.raises(_Crash):
+        async with sessions.begin() as session:
+            await session.execute(insert(refunds).values(id="ref_1"))
+            await record.checkpoint("refund_created", {"refund_id": "ref_1"}, session=session)
+            raise _Crash("the attempt died before its commit")
+    assert record.recovery_point is None
+    assert await refund_ids() == []
+    clock.advance(LEASE_S + 1)
+    again = await store.begin("storefront", "/svc/Refund", "k1", "h1")
+    assert isinstance(again, Started) and again.record.recovery_point is None
+    # A later transaction on a reused session does not resurrect the rolled-back point.
+    async with sessions() as session:
+        async with session.begin():
+            await session.execute(insert(refunds).values(id="ref_x"))
+            with pytest.raises(LeaseLost):  # the first attempt was fenced off meanwhile
+                await record.checkpoint("refund_created", {}, session=session)
+        async with session.begin():
+            await session.execute(insert(refunds).values(id="ref_y"))
+    assert record.recovery_point is None
+
+
+async def test_a_joined_checkpoint_of_a_fenced_attempt_refuses_its_transaction(
+    joined: Any,
+) -> None:
+    store, sessions, refunds, clock, refund_ids = joined
+    outcome = await store.begin("storefront", "/svc/Refund", "k1", "h1")
+    assert isinstance(outcome, Started)
+    stale = outcome.record
+    clock.advance(LEASE_S + 1)
+    taken = await store.begin("storefront", "/svc/Refund", "k1", "h1")
+    assert isinstance(taken, Started)
+    with pytest.raises(LeaseLost):
+        async with sessions.begin() as session:
+            await session.execute(insert(refunds).values(id="ref_stale"))
+            await stale.checkpoint("refund_created", {"refund_id": "ref_stale"}, session=session)
+    assert await refund_ids() == [], "the fenced attempt's effect rolled back with it"

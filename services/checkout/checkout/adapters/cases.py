@@ -123,7 +123,13 @@ class CaseRepository:
         return _review(row) if row else None
 
     async def review_for_payment(self, payment_id: str) -> Review | None:
-        stmt = select(reviews).where(reviews.c.payment_id == payment_id)
+        """The payment's latest review (a payment is held again after a decided one)."""
+        stmt = (
+            select(reviews)
+            .where(reviews.c.payment_id == payment_id)
+            .order_by(reviews.c.opened_at.desc(), reviews.c.id.desc())
+            .limit(1)
+        )
         row = (await self.session.execute(stmt)).first()
         return _review(row) if row else None
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, func, literal, select
+from sqlalchemy import ColumnElement, Float, Select, bindparam, cast, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..domain.declines import Advice
@@ -64,8 +64,12 @@ def _statement(customer: bool, card: bool, ip: bool, email: bool) -> Select[Any]
     ]
     cols["ok_n"] = count(ok)
     cols["ok_sum"] = select(func.coalesce(func.sum(p.amount), 0)).where(*ok).scalar_subquery()
+    # Squares summed as floating point: a heavy customer's sum of squared amounts passes
+    # 2**63 (SQLite raises "integer overflow"); the z-score needs no more than a double's
+    # precision (its spread floors at 1 % of the mean).
+    amount = cast(p.amount, Float)
     cols["ok_sq"] = (
-        select(func.coalesce(func.sum(p.amount * p.amount), 0)).where(*ok).scalar_subquery()
+        select(func.coalesce(func.sum(amount * amount), 0.0)).where(*ok).scalar_subquery()
     )
     cols["cards"] = (
         select(func.count(func.distinct(p.card_fingerprint)))
@@ -156,7 +160,7 @@ class FraudHistory:
             velocity=velocity,
             succeeded_count=int(row["ok_n"] or 0),
             succeeded_sum=int(row["ok_sum"] or 0),
-            succeeded_sum_sq=int(row["ok_sq"] or 0),
+            succeeded_sum_sq=float(row["ok_sq"] or 0.0),
             distinct_cards_per_customer=int(row["cards"] or 0),
             distinct_customers_per_card=int(row["customers"] or 0),
             declines_customer_24h=int(row["dec_customer"] or 0),

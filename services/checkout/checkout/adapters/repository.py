@@ -7,11 +7,12 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..domain.errors import InvalidPayment
 from ..domain.payment import (
+    REFUND_OPEN,
     CaptureMethod,
     Decline,
     NextAction,
@@ -132,9 +133,16 @@ class PaymentRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, payment: Payment, caller: str) -> None:
+    async def add(self, payment: Payment, caller: str, *, recheck_at: float | None = None) -> None:
+        """Insert a payment; `recheck_at`: when the sweeper may look at it if still pending."""
         await self.session.execute(
-            insert(payments).values(id=payment.id, caller=caller, version=0, **_values(payment))
+            insert(payments).values(
+                id=payment.id,
+                caller=caller,
+                version=0,
+                recheck_at=_opt_ts(recheck_at),
+                **_values(payment),
+            )
         )
 
     async def get(self, payment_id: str, *, for_update: bool = False) -> Payment | None:
@@ -156,7 +164,7 @@ class PaymentRepository:
             .where(payments.c.id == payment.id, payments.c.version == payment.version)
             .values(version=payment.version + 1, **_values(payment))
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if _rowcount(result) != 1:
             raise ConcurrentUpdate(payment.id)
         payment.version += 1
 
@@ -208,7 +216,74 @@ class PaymentRepository:
         row = (await self.session.execute(stmt)).first()
         return _row_to_payment(row) if row else None
 
-    async def add_refund(self, refund: Refund) -> None:
+    # -- the sweeper's claims ----------------------------------------------------------------
+    async def pending_due(self, now: float, stale_before: float, limit: int = 100) -> list[Payment]:
+        """Pending payments the sweeper may look at now, oldest first: their `recheck_at` has
+        come, or they have none (written before 0003) and have not moved since `stale_before`.
+        A payment waiting for its caller's ConfirmPayment is not stuck and is left alone."""
+        stmt = (
+            select(payments)
+            .where(
+                payments.c.status == Status.PENDING.value,
+                _due(payments, now, payments.c.updated_at, stale_before),
+                or_(
+                    payments.c.confirm_later.is_(False),
+                    payments.c.stripe_payment_intent_id.is_(None),
+                ),
+            )
+            .order_by(payments.c.created_at)
+            .limit(limit)
+        )
+        return [_row_to_payment(r) for r in (await self.session.execute(stmt)).all()]
+
+    async def claim_pending(
+        self, payment_id: str, now: float, stale_before: float, until: float
+    ) -> bool:
+        """Take a due pending payment for the sweep until `until`; one claimer wins."""
+        result = await self.session.execute(
+            update(payments)
+            .where(
+                payments.c.id == payment_id,
+                payments.c.status == Status.PENDING.value,
+                _due(payments, now, payments.c.updated_at, stale_before),
+            )
+            .values(recheck_at=_ts(until))
+        )
+        return _rowcount(result) == 1
+
+    async def hold_for_stripe(self, payment_id: str, until: float) -> bool:
+        """About to ask Stripe to create the payment's intent: keep the sweeper off it until
+        `until` (whatever its claim). False when it is no longer waiting for an intent."""
+        result = await self.session.execute(
+            update(payments)
+            .where(
+                payments.c.id == payment_id,
+                payments.c.status == Status.PENDING.value,
+                payments.c.stripe_payment_intent_id.is_(None),
+            )
+            .values(recheck_at=_ts(until))
+        )
+        return _rowcount(result) == 1
+
+    async def seize_unasked(self, payment_id: str, claimed_until: float) -> bool:
+        """Lock in, for this transaction, that nobody asked Stripe for the payment's intent
+        since the sweep claimed it (`claimed_until` is still there). A hold_for_stripe that
+        comes later waits for this transaction and then finds the payment no longer pending.
+        """
+        result = await self.session.execute(
+            update(payments)
+            .where(
+                payments.c.id == payment_id,
+                payments.c.status == Status.PENDING.value,
+                payments.c.stripe_payment_intent_id.is_(None),
+                payments.c.recheck_at == _ts(claimed_until),
+            )
+            .values(recheck_at=None)
+        )
+        return _rowcount(result) == 1
+
+    # -- refunds -------------------------------------------------------------------------------
+    async def add_refund(self, refund: Refund, *, recheck_at: float | None = None) -> None:
         await self.session.execute(
             insert(refunds).values(
                 id=refund.id,
@@ -219,27 +294,108 @@ class PaymentRepository:
                 status=refund.status,
                 stripe_refund_id=refund.stripe_refund_id or None,
                 created_at=_ts(refund.created_at),
+                recheck_at=_opt_ts(recheck_at),
+                failure_reason=refund.failure_reason or None,
             )
         )
 
     async def get_refund(self, refund_id: str) -> Refund | None:
         row = (await self.session.execute(select(refunds).where(refunds.c.id == refund_id))).first()
-        if row is None:
-            return None
-        return Refund(
-            id=row.id,
-            payment_id=row.payment_id,
-            amount=row.amount,
-            currency=row.currency,
-            reason=row.reason,
-            status=row.status,
-            stripe_refund_id=row.stripe_refund_id or "",
-            created_at=row.created_at.timestamp(),
-        )
+        return _row_to_refund(row) if row else None
+
+    async def get_refund_by_stripe(self, stripe_refund_id: str) -> Refund | None:
+        stmt = select(refunds).where(refunds.c.stripe_refund_id == stripe_refund_id)
+        row = (await self.session.execute(stmt)).first()
+        return _row_to_refund(row) if row else None
+
+    async def refunds_of(self, payment_id: str) -> list[Refund]:
+        stmt = select(refunds).where(refunds.c.payment_id == payment_id).order_by(refunds.c.id)
+        return [_row_to_refund(r) for r in (await self.session.execute(stmt)).all()]
 
     async def save_refund(self, refund: Refund) -> None:
         await self.session.execute(
             update(refunds)
             .where(refunds.c.id == refund.id)
-            .values(status=refund.status, stripe_refund_id=refund.stripe_refund_id or None)
+            .values(
+                status=refund.status,
+                stripe_refund_id=refund.stripe_refund_id or None,
+                failure_reason=refund.failure_reason or None,
+            )
         )
+
+    async def record_at_stripe(self, refund: Refund) -> bool:
+        """First news that Stripe has the refund: store its id and status. False when an
+        earlier news got there first (then nothing is written)."""
+        result = await self.session.execute(
+            update(refunds)
+            .where(refunds.c.id == refund.id, refunds.c.stripe_refund_id.is_(None))
+            .values(
+                status=refund.status,
+                stripe_refund_id=refund.stripe_refund_id,
+                failure_reason=refund.failure_reason or None,
+            )
+        )
+        return _rowcount(result) == 1
+
+    async def move_refund(self, refund: Refund, from_status: str, *, untaken: bool = False) -> bool:
+        """Change a refund's status if it still is `from_status` (one mover wins); with
+        `untaken`, only while Stripe is not known to have it."""
+        stmt = update(refunds).where(refunds.c.id == refund.id, refunds.c.status == from_status)
+        if untaken:
+            stmt = stmt.where(refunds.c.stripe_refund_id.is_(None))
+        result = await self.session.execute(
+            stmt.values(status=refund.status, failure_reason=refund.failure_reason or None)
+        )
+        return _rowcount(result) == 1
+
+    async def refunds_due(self, now: float, stale_before: float, limit: int = 100) -> list[Refund]:
+        """Refunds still open (reserved, or pending at Stripe) the sweeper may look at now."""
+        stmt = (
+            select(refunds)
+            .where(
+                refunds.c.status.in_(sorted(REFUND_OPEN)),
+                _due(refunds, now, refunds.c.created_at, stale_before),
+            )
+            .order_by(refunds.c.created_at)
+            .limit(limit)
+        )
+        return [_row_to_refund(r) for r in (await self.session.execute(stmt)).all()]
+
+    async def claim_refund(
+        self, refund_id: str, now: float, stale_before: float, until: float
+    ) -> bool:
+        result = await self.session.execute(
+            update(refunds)
+            .where(
+                refunds.c.id == refund_id,
+                refunds.c.status.in_(sorted(REFUND_OPEN)),
+                _due(refunds, now, refunds.c.created_at, stale_before),
+            )
+            .values(recheck_at=_ts(until))
+        )
+        return _rowcount(result) == 1
+
+
+def _rowcount(result: Any) -> int:
+    return int(result.rowcount)
+
+
+def _due(table: Any, now: float, moved_at: Any, stale_before: float) -> ColumnElement[bool]:
+    return or_(
+        table.c.recheck_at <= _ts(now),
+        and_(table.c.recheck_at.is_(None), moved_at <= _ts(stale_before)),
+    )
+
+
+def _row_to_refund(row: Any) -> Refund:
+    return Refund(
+        id=row.id,
+        payment_id=row.payment_id,
+        amount=row.amount,
+        currency=row.currency,
+        reason=row.reason,
+        status=row.status,
+        stripe_refund_id=row.stripe_refund_id or "",
+        created_at=row.created_at.timestamp(),
+        failure_reason=row.failure_reason or "",
+    )

@@ -26,8 +26,9 @@ __all__ = [
     "CardInfo",
     "DisputeSnapshot",
     "IntentOutcome",
-    "RefundOutcome",
+    "RefundSnapshot",
     "StripePayments",
+    "refund_from",
     "settlement_from",
 ]
 
@@ -77,10 +78,47 @@ class DisputeSnapshot:
 
 
 @dataclass(frozen=True)
-class RefundOutcome:
-    refund_id: str
-    status: str
-    settlement: Settlement | None
+class RefundSnapshot:
+    """A Stripe Refund as checkout needs it (its balance transactions expanded)."""
+
+    refund_id: str  # re_...
+    status: str  # pending | requires_action | succeeded | failed | canceled
+    amount: int
+    currency: str
+    payment_intent_id: str
+    charge_id: str
+    reason: str
+    settlement: Settlement | None  # the refund's balance transaction (funds leaving)
+    payplane_refund_id: str = ""  # metadata: checkout's own id, when checkout made it
+    failure_reason: str = ""
+    # When Stripe failed or canceled it: the balance transaction giving the funds back.
+    failure_settlement: Settlement | None = None
+    failure_balance_transaction_id: str = ""
+    created: float = 0.0
+
+
+def refund_from(obj: Any, failure_bt: Any = None) -> RefundSnapshot:
+    pi = _get(obj, "payment_intent")
+    charge = _get(obj, "charge")
+    fbt = failure_bt if failure_bt is not None else _get(obj, "failure_balance_transaction")
+    metadata = _plain(_get(obj, "metadata"))
+    return RefundSnapshot(
+        refund_id=str(_get(obj, "id")),
+        status=str(_get(obj, "status") or "pending"),
+        amount=int(_get(obj, "amount") or 0),
+        currency=str(_get(obj, "currency") or ""),
+        payment_intent_id=pi if isinstance(pi, str) else str(_get(pi, "id") or ""),
+        charge_id=charge if isinstance(charge, str) else str(_get(charge, "id") or ""),
+        reason=str(_get(obj, "reason") or ""),
+        settlement=settlement_from(_get(obj, "balance_transaction")),
+        payplane_refund_id=metadata.get("payplane_refund_id", ""),
+        failure_reason=str(_get(obj, "failure_reason") or ""),
+        failure_settlement=settlement_from(fbt),
+        failure_balance_transaction_id=(
+            fbt if isinstance(fbt, str) else str(_get(fbt, "id") or "") if fbt else ""
+        ),
+        created=float(_get(obj, "created") or 0),
+    )
 
 
 def _get(obj: Any, key: str) -> Any:
@@ -430,7 +468,7 @@ class StripePayments:
 
     async def refund(
         self, payment: Payment, amount: int, reason: str, idempotency_key: str, refund_id: str
-    ) -> RefundOutcome:
+    ) -> RefundSnapshot:
         params: dict[str, Any] = {
             "payment_intent": payment.stripe_payment_intent_id,
             "amount": amount,
@@ -453,8 +491,95 @@ class StripePayments:
             raise StripeUnreachable(
                 "Stripe did not answer; retry with the same idempotency key"
             ) from exc
-        return RefundOutcome(
-            refund_id=str(_get(refund, "id")),
-            status=str(_get(refund, "status")),
-            settlement=settlement_from(_get(refund, "balance_transaction")),
+        return await self._with_failure(refund)
+
+    async def retrieve_refund(self, refund_id: str) -> RefundSnapshot:
+        refund = await self._call(
+            "refunds.retrieve",
+            lambda client, options: client.v1.refunds.retrieve_async(
+                refund_id, params={"expand": ["balance_transaction"]}, options=options
+            ),
+            None,
+            Lane.BACKGROUND,
         )
+        return await self._with_failure(refund)
+
+    async def list_refunds(self, *, payment_intent: str = "", charge: str = "") -> list[Any]:
+        """Every refund of a payment (by intent or charge), newest first, as raw objects
+        (their balance transactions expanded); `refund_from` reads them."""
+        params: dict[str, Any] = {"limit": 100, "expand": ["data.balance_transaction"]}
+        if payment_intent:
+            params["payment_intent"] = payment_intent
+        else:
+            params["charge"] = charge
+        found: list[Any] = []
+        while True:
+            page = await self._call(
+                "refunds.list",
+                lambda client, options: client.v1.refunds.list_async(
+                    params=dict(params),
+                    options=options,
+                ),
+                None,
+                Lane.BACKGROUND,
+            )
+            data = list(_get(page, "data") or [])
+            found.extend(data)
+            if not _get(page, "has_more") or not data:
+                return found
+            params["starting_after"] = str(_get(data[-1], "id"))
+
+    async def refund_snapshot(self, raw: Any) -> RefundSnapshot:
+        """A listed refund as a snapshot (one more read when it failed, for the funds back)."""
+        return await self._with_failure(raw)
+
+    async def _with_failure(self, refund: Any) -> RefundSnapshot:
+        """A failed refund's `failure_balance_transaction` is read expanded: what the ledger
+        books to give the funds back."""
+        fbt = _get(refund, "failure_balance_transaction")
+        if isinstance(fbt, str) and fbt:
+            refund_id = str(_get(refund, "id"))
+            refund = await self._call(
+                "refunds.retrieve",
+                lambda client, options: client.v1.refunds.retrieve_async(
+                    refund_id,
+                    params={"expand": ["balance_transaction", "failure_balance_transaction"]},
+                    options=options,
+                ),
+                None,
+                Lane.BACKGROUND,
+            )
+        return refund_from(refund)
+
+    async def find_intents(
+        self, payment_ids: set[str], created_since: int
+    ) -> dict[str, IntentOutcome]:
+        """The intents Stripe has for these payments (metadata `payplane_payment_id`), among
+        those created since `created_since` (Stripe's clock): how a payment whose creation
+        was interrupted is found, or known never to have reached Stripe."""
+        params: dict[str, Any] = {
+            "limit": 100,
+            "created": {"gte": created_since},
+            "expand": ["data.latest_charge.balance_transaction"],
+        }
+        found: dict[str, IntentOutcome] = {}
+        while len(found) < len(payment_ids):
+            page = await self._call(
+                "payment_intents.list",
+                lambda client, options: client.v1.payment_intents.list_async(
+                    params=dict(params),
+                    options=options,
+                ),
+                None,
+                Lane.BACKGROUND,
+            )
+            data = list(_get(page, "data") or [])
+            for intent in data:
+                outcome = outcome_from_intent(intent)
+                payment_id = (outcome.metadata or {}).get("payplane_payment_id", "")
+                if payment_id in payment_ids:
+                    found[payment_id] = outcome
+            if not _get(page, "has_more") or not data:
+                break
+            params["starting_after"] = str(_get(data[-1], "id"))
+        return found

@@ -76,6 +76,8 @@ payments = Table(
     Column("radar_risk_level", String(16)),
     Column("review_id", String(40)),
     Column("confirm_later", Boolean, nullable=False, default=False),
+    # 0003: when the sweeper may next look at a pending payment (a claim moves it forward)
+    Column("recheck_at", UTCDateTime),
     Index("ix_payments_customer_created", "customer_ref", "created_at", "id"),
     Index("ix_payments_status_created", "status", "created_at", "id"),
     Index("ix_payments_created", "created_at", "id"),
@@ -83,6 +85,7 @@ payments = Table(
     Index("ix_payments_ip_created", "ip_address", "created_at"),
     Index("ix_payments_email_created", "email", "created_at"),
     Index("ix_payments_status_authorized", "status", "authorized_at"),
+    Index("ix_payments_status_recheck", "status", "recheck_at"),
 )
 
 refunds = Table(
@@ -96,6 +99,10 @@ refunds = Table(
     Column("status", String(16), nullable=False),
     Column("stripe_refund_id", String(64), unique=True),
     Column("created_at", UTCDateTime, nullable=False),
+    # 0003
+    Column("recheck_at", UTCDateTime),  # when the sweeper may next look at a pending refund
+    Column("failure_reason", String(64)),  # Stripe's, when it failed or canceled the refund
+    Index("ix_refunds_status_recheck", "status", "recheck_at"),
 )
 
 fraud_decisions = Table(
@@ -168,7 +175,8 @@ reviews = Table(
     "reviews",
     metadata,
     Column("id", String(40), primary_key=True),
-    Column("payment_id", String(40), nullable=False, unique=True),
+    # One payment may be held again after a decision (0003 dropped the uniqueness).
+    Column("payment_id", String(40), nullable=False),
     Column("reason", String(32), nullable=False),
     Column("status", String(16), nullable=False),  # open | approved | rejected | closed
     Column("score", Float, nullable=False, default=0.0),
@@ -179,6 +187,7 @@ reviews = Table(
     Column("decision_reason", Text),
     Column("auto_resolved", Boolean, nullable=False, default=False),
     Index("ix_reviews_status_opened", "status", "opened_at", "id"),
+    Index("ix_reviews_payment_opened", "payment_id", "opened_at"),
 )
 
 review_audit = Table(

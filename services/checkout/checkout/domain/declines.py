@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["BLOCKED_CODE", "Advice", "advice_for"]
+__all__ = ["BLOCKED_CODE", "INTERRUPTED_CODE", "Advice", "advice_for"]
 
 # The code of a payment checkout's own fraud rules blocked (Stripe was never asked).
 BLOCKED_CODE = "blocked_by_fraud_rules"
+# The code of a payment whose creation was interrupted before Stripe had it (the sweeper
+# failed it: nothing was charged, the same card may be tried again).
+INTERRUPTED_CODE = "interrupted_before_stripe"
 
 
 class Advice(StrEnum):
@@ -64,6 +67,6 @@ def advice_for(decline_code: str | None, code: str | None = None) -> Advice:
         return Advice.CUSTOMER_ACTION
     if code == BLOCKED_CODE:
         return Advice.NEVER
-    if code == "processing_error":
+    if code in ("processing_error", INTERRUPTED_CODE):
         return Advice.RETRY_LATER
     return Advice.CUSTOMER_ACTION

@@ -22,6 +22,8 @@ from .validation import CURRENCIES, validate_new_payment
 
 __all__ = [
     "CURRENCIES",
+    "REFUND_OPEN",
+    "REFUND_UNDONE",
     "CaptureMethod",
     "Decline",
     "NextAction",
@@ -178,6 +180,12 @@ class Settlement:
     available_on: int = 0
 
 
+# A refund's status mirrors Stripe's once Stripe has it; before that it is "pending" with no
+# stripe_refund_id: reserved against the payment, not yet known to have reached Stripe.
+REFUND_OPEN = frozenset({"pending", "requires_action"})  # may still succeed or fail
+REFUND_UNDONE = frozenset({"failed", "canceled"})  # its amount is refundable again
+
+
 @dataclass
 class Refund:
     id: str
@@ -188,3 +196,4 @@ class Refund:
     status: str = "pending"
     stripe_refund_id: str = ""
     created_at: float = 0.0
+    failure_reason: str = ""

@@ -36,6 +36,7 @@ EVENT_TYPES = [
     "charge.failed",
     "charge.captured",
     "charge.refunded",
+    "charge.refund.updated",
     "charge.updated",
     "charge.expired",
     "charge.dispute.created",
@@ -47,6 +48,9 @@ EVENT_TYPES = [
     "radar.early_fraud_warning.updated",
     "review.opened",
     "review.closed",
+    "refund.created",
+    "refund.updated",
+    "refund.failed",
 ]
 
 

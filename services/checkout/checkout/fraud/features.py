@@ -99,7 +99,7 @@ class History:
     velocity: dict[str, dict[str, int]] = field(default_factory=dict)
     succeeded_count: int = 0  # customer's succeeded payments in this currency, 180 d
     succeeded_sum: int = 0
-    succeeded_sum_sq: int = 0
+    succeeded_sum_sq: float = 0.0  # floating point: it passes 2**63 for heavy customers
     distinct_cards_per_customer: int = 0
     distinct_customers_per_card: int = 0
     declines_customer_24h: int = 0

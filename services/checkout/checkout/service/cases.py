@@ -1,5 +1,5 @@
 """Disputes, early fraud warnings and Radar reviews from Stripe's events, and the router
-that sends every event of checkout's slice to the right use case.
+that sends every event of checkout's slice to the right use case (refunds: refund_sync.py).
 
 Every handler re-reads the object from Stripe (its current state) or derives facts that only
 ever turn on, so duplicate, late and shuffled events end in the same state as the ordered
@@ -21,6 +21,7 @@ from ..domain.payment import Payment, Status
 from ..domain.reviews import SYSTEM, ReviewReason
 from . import events
 from .handlers import Checkout
+from .refund_sync import RefundSync
 from .review_ops import close_review, open_review
 from .reviews import ReviewDesk
 
@@ -36,6 +37,7 @@ class Cases:
         self.sessions = checkout.sessions
         self.outbox = checkout.outbox
         self.clock = checkout.clock
+        self.refunds = RefundSync(checkout)
 
     async def apply_stripe_event(self, event: dict[str, Any]) -> None:
         """Route one Stripe event of checkout's slice."""
@@ -43,6 +45,10 @@ class Cases:
         kind = obj.get("object")
         if kind in ("payment_intent", "charge"):
             await self.checkout.apply_stripe_event(event)
+            if event.get("type") == "charge.refunded":
+                await self.refunds.apply_charge_refunded(obj)
+        elif kind == "refund":
+            await self.refunds.apply_refund_event(obj)
         elif kind == "dispute":
             await self.apply_dispute(str(obj["id"]))
         elif kind == "radar.early_fraud_warning":

@@ -23,6 +23,7 @@ __all__ = [
     "SUBJECTS",
     "dispute_updated",
     "payment_failed",
+    "payment_refund_failed",
     "payment_refunded",
     "payment_succeeded",
     "review_closed",
@@ -34,6 +35,7 @@ SUBJECTS = {
     "payment.succeeded": "checkout.payment.succeeded",
     "payment.failed": "checkout.payment.failed",
     "payment.refunded": "checkout.payment.refunded",
+    "payment.refund_failed": "checkout.payment.refund_failed",
     "dispute.opened": "checkout.dispute.opened",
     "dispute.funds_withdrawn": "checkout.dispute.funds_withdrawn",
     "dispute.funds_reinstated": "checkout.dispute.funds_reinstated",
@@ -118,6 +120,23 @@ def payment_refunded(p: Payment, r: Refund, settlement: Settlement | None) -> en
         refunded_at=_ts(r.created_at),
     )
     return _envelope(f"{r.id}.refunded", "payment.refunded", p.id, msg)
+
+
+def payment_refund_failed(
+    p: Payment, r: Refund, settlement: Settlement | None, at: float
+) -> envelope_pb2.Envelope:
+    msg = events_pb2.PaymentRefundFailed(
+        payment_id=p.id,
+        refund_id=r.id,
+        amount=_money(r.amount, r.currency),
+        stripe_refund_id=r.stripe_refund_id,
+        stripe_charge_id=p.stripe_charge_id,
+        status=r.status,
+        failure_reason=r.failure_reason,
+        settlement=_settlement(settlement),
+        failed_at=_ts(at),
+    )
+    return _envelope(f"{r.id}.refund_failed", "payment.refund_failed", p.id, msg)
 
 
 def dispute_updated(

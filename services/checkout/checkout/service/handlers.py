@@ -1,18 +1,22 @@
 """checkout's use cases.
 
-CreatePayment runs in atomic phases (Brandur Leach): (1) the payment row is committed and a
-recovery point records its id; (2) Stripe is asked with an idempotency key derived from that
-id; (3) the outcome, the payment's new state and its event are committed together. A crash
-anywhere resumes at the last recovery point: Stripe sees the same key again and replays its
-answer, so nobody is charged twice and no outcome is lost.
+CreatePayment and RefundPayment run in atomic phases (Brandur Leach): (1) the payment row
+(or the refund's reservation against its payment) commits in ONE transaction with the
+recovery point that records its id; (2) Stripe is asked with an idempotency key derived from
+that id; (3) the outcome, the new state and its event are committed together. A crash, a
+cancelled call or a deadline anywhere resumes at the last recovery point on the caller's
+retry: Stripe sees the same key again and replays its answer, so nobody is charged or
+refunded twice and no outcome is lost. What the caller never retries, the pending sweeper
+(sweeper.py) resolves against Stripe with the same keys.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
@@ -28,8 +32,8 @@ from payplane.stripe_gateway import deterministic_key
 from ..adapters.cases import CaseRepository
 from ..adapters.fraud_store import DecisionStore, StoredDecision
 from ..adapters.repository import ConcurrentUpdate, PaymentRepository
-from ..adapters.stripe_payments import IntentOutcome, StripePayments
-from ..domain.declines import BLOCKED_CODE
+from ..adapters.stripe_payments import IntentOutcome, RefundSnapshot, StripePayments
+from ..domain.declines import BLOCKED_CODE, INTERRUPTED_CODE
 from ..domain.errors import (
     InvalidPayment,
     PaymentNotFound,
@@ -50,6 +54,7 @@ from ..fraud.features import Signals
 from ..fraud.model import DEFAULT_MODEL_PATH, Assessment, Decision, FraudModel, with_radar
 from . import events
 from .fraud import FraudScreen
+from .refund_book import apply_refund, release_refund
 from .review_ops import close_review, open_review
 
 __all__ = ["Checkout", "NewPayment", "Policy"]
@@ -86,6 +91,10 @@ class Policy:
     auth_expiry_after_s: float = 6 * 86_400  # cancel uncaptured authorisations this old
     efw_auto_refund_max: int = 10_000  # refund actionable warnings up to this (minor units)
     review_default_on_expiry: str = "reject"  # reject | approve
+    # A payment or refund still pending this long after its last step is the sweeper's. It
+    # must be well above the longest RPC deadline: the sweeper may fail a payment whose
+    # intent Stripe does not have, and an attempt still asking Stripe must not race it.
+    pending_sweep_after_s: float = 300.0
 
 
 def new_id(prefix: str) -> str:
@@ -131,6 +140,8 @@ class Checkout:
         self.screen = screen or FraudScreen(FraudModel.load(DEFAULT_MODEL_PATH))
         self.policy = policy or Policy()
         self.clock = clock
+        # Recording Stripe's answer, carried on after the caller's RPC was cancelled.
+        self._finishing: set[asyncio.Task[Any]] = set()
 
     # -- commands -----------------------------------------------------------------------------
     async def create_payment(self, caller: str, cmd: NewPayment) -> Payment:
@@ -149,6 +160,8 @@ class Checkout:
             payment = await self._load(payment_id)
             if payment.status is not Status.PENDING or payment.stripe_payment_intent_id:
                 return payment  # phase 3 committed before the crash: nothing left to do
+            if not await self._hold_for_stripe(payment.id):
+                return await self._load(payment.id)  # the sweeper resolved it meanwhile
         else:
             now = self.clock()
             card = await self._card(cmd.payment_method)
@@ -176,13 +189,17 @@ class Checkout:
             async with self.sessions.begin() as session:
                 if not cmd.confirm_later:
                     await self._screen(session, payment, now)
-                await PaymentRepository(session).add(payment, caller)
+                await PaymentRepository(session).add(
+                    payment, caller, recheck_at=now + self.policy.pending_sweep_after_s
+                )
                 if payment.status is Status.FAILED:
                     await self.outbox.add(
                         session, events.SUBJECTS["payment.failed"], events.payment_failed(payment)
                     )
-            if record is not None:
-                await record.checkpoint("payment_created", {"payment_id": payment.id})
+                if record is not None:  # the row and its recovery point commit together
+                    await record.checkpoint(
+                        "payment_created", {"payment_id": payment.id}, session=session
+                    )
             if payment.status is Status.FAILED:
                 return payment  # blocked: Stripe is never asked
         decision = Decision(payment.fraud_decision) if payment.fraud_decision else Decision.ALLOW
@@ -195,7 +212,64 @@ class Checkout:
             challenge=decision is Decision.CHALLENGE,
             confirm=not payment.confirm_later,
         )
-        return await self.apply_intent(payment.id, outcome)
+        return await self._finish(self.apply_intent(payment.id, outcome))
+
+    async def _hold_for_stripe(self, payment_id: str) -> bool:
+        """Keep the sweeper off a pending payment while Stripe is asked for its intent."""
+        until = self.clock() + self.policy.pending_sweep_after_s
+        async with self.sessions.begin() as session:
+            return await PaymentRepository(session).hold_for_stripe(payment_id, until)
+
+    async def fail_interrupted(self, payment_id: str, claimed_until: float) -> Payment | None:
+        """Fail a pending payment whose intent Stripe never created (the sweeper found none):
+        nothing was charged. None when someone asked Stripe since the sweep's claim."""
+
+        async def fail(session: AsyncSession) -> Payment | None:
+            repo = PaymentRepository(session)
+            if not await repo.seize_unasked(payment_id, claimed_until):
+                return None
+            p = await repo.get(payment_id)
+            assert p is not None
+            p.decline = Decline(
+                code=INTERRUPTED_CODE,
+                decline_code="",
+                message="checkout was interrupted before Stripe was asked: nothing was charged",
+            )
+            p.observe(Status.FAILED)
+            p.updated_at = self.clock()
+            await repo.save(p)
+            await self.outbox.add(
+                session, events.SUBJECTS["payment.failed"], events.payment_failed(p)
+            )
+            return p
+
+        failed = await self._with_retry(fail)
+        if failed is not None:
+            log.warning("payment %s: interrupted before Stripe had it; failed", payment_id)
+        return failed
+
+    async def _finish(self, step: Coroutine[Any, Any, T]) -> T:
+        """Record what Stripe answered even if the caller's RPC is cancelled meanwhile: the
+        answer is in hand, and dropping it would leave the row behind Stripe until a retry
+        or the sweeper asks again. The step is a short transaction (and, for a Radar block,
+        the cancel or refund that enforces it, which must not be dropped either)."""
+        task = asyncio.ensure_future(step)
+        self._finishing.add(task)
+        task.add_done_callback(self._finished)
+        return await asyncio.shield(task)
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._finishing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.info(
+                "recording Stripe's answer failed (a retry or the sweeper asks again): %s",
+                task.exception(),
+            )
+
+    async def drain(self, timeout_s: float = 5.0) -> None:
+        """Wait (bounded) for answers still being recorded; at shutdown, before the engine."""
+        if self._finishing:
+            await asyncio.wait(set(self._finishing), timeout=timeout_s)
 
     async def confirm_payment(self, caller: str, payment_id: str, return_url: str) -> Payment:
         """Confirm a payment created with confirm_later: the fraud decision is taken now."""
@@ -238,7 +312,7 @@ class Checkout:
             manual_capture=decision is Decision.REVIEW,
             challenge=decision is Decision.CHALLENGE,
         )
-        return await self.apply_intent(p.id, outcome)
+        return await self._finish(self.apply_intent(p.id, outcome))
 
     async def _card(self, payment_method: str) -> tuple[str, str]:
         try:
@@ -345,7 +419,12 @@ class Checkout:
     async def refund_payment(
         self, caller: str, payment_id: str, amount: int, reason: str, *, refund_id: str = ""
     ) -> tuple[Payment, Refund]:
-        """Refund; `refund_id` (internal callers) makes the refund idempotent by its id."""
+        """Refund; `refund_id` (internal callers) makes the refund idempotent by its id.
+
+        The reservation (amount_refunded raised, a pending refund row) commits with the
+        recovery point naming the refund, so a retry with the same key always finds it and
+        asks Stripe with the same Stripe key.
+        """
         if amount < 0:
             raise InvalidPayment("amount_minor: must not be negative (0 refunds all that remains)")
         if reason not in REFUND_REASONS:
@@ -358,41 +437,50 @@ class Checkout:
             known_id = str(record.recovery_data["refund_id"])
         found: Refund | None = None
         if known_id:
-            async with self.sessions.begin() as session:
+            async with self.sessions() as session:
                 found = await PaymentRepository(session).get_refund(known_id)
         if found is not None:
-            payment = await self._load(payment_id)
-            refund = found
-            if refund.status != "pending":
-                return payment, refund
-        else:
-            payment, refund = await self._with_retry(
-                lambda s: self._reserve_refund(s, payment_id, amount, reason, refund_id)
-            )
+            if found.stripe_refund_id or found.status != "pending":
+                return await self._load(found.payment_id), found  # Stripe had it, or refused
+            return await self.complete_refund(found)
+
+        async def reserve(session: AsyncSession) -> tuple[Payment, Refund]:
+            reserved = await self._reserve_refund(session, payment_id, amount, reason, refund_id)
             if record is not None:
-                await record.checkpoint("refund_created", {"refund_id": refund.id})
+                await record.checkpoint(
+                    "refund_created", {"refund_id": reserved[1].id}, session=session
+                )
+            return reserved
+
+        _, refund = await self._with_retry(reserve)
+        return await self.complete_refund(refund)
+
+    async def complete_refund(self, refund: Refund) -> tuple[Payment, Refund]:
+        """Ask Stripe for a reserved refund (its key derives from the refund: a repeat is a
+        replay) and record the answer; Stripe's refusal releases the reservation."""
+        payment = await self._load(refund.payment_id)
         key = deterministic_key("checkout", refund.id, "refund")
         try:
-            outcome = await self.stripe.refund(payment, refund.amount, reason, key, refund.id)
+            snap = await self.stripe.refund(payment, refund.amount, refund.reason, key, refund.id)
         except StripeInvalidRequest as exc:
-            await self._with_retry(lambda s: self._release_refund(s, payment_id, refund.id))
+            now = self.clock()
+            await self._with_retry(lambda s: release_refund(s, refund.id, "refused_by_stripe", now))
             raise RefundNotAllowed(f"Stripe refused the refund: {exc}") from exc
+        return await self._finish(self.record_refund(snap, payment.id, ours=refund.id))
 
-        async def finish(session: AsyncSession) -> tuple[Payment, Refund]:
-            repo = PaymentRepository(session)
-            p = await repo.get(payment_id)
-            assert p is not None
-            refund.status = outcome.status
-            refund.stripe_refund_id = outcome.refund_id
-            await repo.save_refund(refund)
-            await self.outbox.add(
-                session,
-                events.SUBJECTS["payment.refunded"],
-                events.payment_refunded(p, refund, outcome.settlement),
-            )
-            return p, refund
-
-        return await self._with_retry(finish)
+    async def record_refund(
+        self, snap: RefundSnapshot, payment_id: str, *, ours: str = ""
+    ) -> tuple[Payment, Refund]:
+        """Apply Stripe's view of a refund of `payment_id` (see refund_book.py); `ours`:
+        checkout's refund it answers for, when known."""
+        for _ in range(3):
+            try:
+                return await self._with_retry(
+                    lambda s: apply_refund(s, self.outbox, snap, payment_id, self.clock(), ours)
+                )
+            except IntegrityError:
+                continue  # imported concurrently by another event: apply to that row
+        raise ConcurrentUpdate(f"refund {snap.refund_id}: gave up after conflicting imports")
 
     async def _reserve_refund(
         self, session: AsyncSession, payment_id: str, amount: int, reason: str, refund_id: str = ""
@@ -425,19 +513,10 @@ class Checkout:
         payment.amount_refunded += wanted
         payment.updated_at = self.clock()
         await repo.save(payment)
-        await repo.add_refund(refund)
+        await repo.add_refund(
+            refund, recheck_at=refund.created_at + self.policy.pending_sweep_after_s
+        )
         return payment, refund
-
-    async def _release_refund(self, session: AsyncSession, payment_id: str, refund_id: str) -> None:
-        repo = PaymentRepository(session)
-        payment = await repo.get(payment_id)
-        refund = await repo.get_refund(refund_id)
-        if payment is None or refund is None or refund.status != "pending":
-            return
-        refund.status = "failed"
-        payment.amount_refunded -= refund.amount
-        await repo.save(payment)
-        await repo.save_refund(refund)
 
     # -- Stripe's view arriving -----------------------------------------------------------------
     async def apply_intent(self, payment_id: str, outcome: IntentOutcome) -> Payment:

@@ -10,7 +10,7 @@ from payplane.events import Outbox
 
 from ..adapters.cases import CaseRepository
 from ..domain.payment import Payment
-from ..domain.reviews import SYSTEM, Review
+from ..domain.reviews import SYSTEM, Review, ReviewStatus
 from . import events
 
 __all__ = ["close_review", "open_review"]
@@ -25,13 +25,19 @@ async def open_review(
     stripe_review_id: str,
     at: float,
 ) -> Review:
-    """The payment's review (one per payment): the open one if it exists, else a new one."""
+    """The payment's open review if it has one, else a new one.
+
+    A decided (or closed) review is never reused: a payment held again after an approval, by
+    an early fraud warning say, gets a review of its own for a reviewer to decide.
+    """
     cases = CaseRepository(session)
     existing = await cases.review_for_payment(payment.id)
-    if existing is not None:
+    if existing is not None and existing.status is ReviewStatus.OPEN:
         if stripe_review_id and not existing.stripe_review_id:
             existing.stripe_review_id = stripe_review_id
             await cases.save_review(existing)
+        if reason != existing.reason:
+            await cases.audit(existing.id, at, SYSTEM, "held_again", f"reason={reason}")
         return existing
     review = Review(
         id=f"rev_{secrets.token_hex(12)}",
