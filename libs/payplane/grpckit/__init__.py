@@ -8,7 +8,9 @@
 
 Server: `create_server(...)` returns a started `(server, port)` with grpc.health.v1 (SERVING
 for each service) and reflection; `serve(server)` runs it and drains gracefully on SIGTERM or
-SIGINT (`drain(server)` does the draining on demand). Every unary-unary RPC passes through the
+SIGINT (`drain(server)` does the draining on demand). `HealthMonitor(server, checks)` turns
+health NOT_SERVING while a dependency check fails (NATS, the database) and SERVING again
+after; `set_serving(server, bool)` does it by hand. Every unary-unary RPC passes through the
 stages in INTERCEPTOR_ORDER: tracing, authentication, authorisation, deadline, idempotency,
 errors. Health and reflection stay open; streaming methods get authentication and
 authorisation only.
@@ -28,6 +30,7 @@ from __future__ import annotations
 from . import errors
 from ._auth import OPEN_METHOD_PREFIXES, CallerAuth
 from ._channel import channel, idempotency_metadata, new_idempotency_key
+from ._health import HealthCheck, HealthMonitor, set_serving
 from ._pipeline import (
     IDEMPOTENCY_KEY,
     INTERCEPTOR_ORDER,
@@ -45,6 +48,8 @@ __all__ = [
     "CallerAuth",
     "ConfigurationError",
     "GrpcKitError",
+    "HealthCheck",
+    "HealthMonitor",
     "PayplaneInterceptor",
     "channel",
     "create_server",
@@ -54,4 +59,5 @@ __all__ = [
     "idempotency_metadata",
     "new_idempotency_key",
     "serve",
+    "set_serving",
 ]

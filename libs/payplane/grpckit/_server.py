@@ -20,7 +20,15 @@ from ._auth import CallerAuth
 from ._pipeline import PayplaneInterceptor
 from .errors import STATUS_BY_ERROR
 
-__all__ = ["ConfigurationError", "GrpcKitError", "create_server", "drain", "serve"]
+__all__ = [
+    "ConfigurationError",
+    "GrpcKitError",
+    "ServerHealth",
+    "create_server",
+    "drain",
+    "serve",
+    "server_health",
+]
 
 log = logging.getLogger("payplane.grpckit")
 
@@ -44,12 +52,19 @@ class _AsyncHealth(Protocol):
 
 
 @dataclass
-class _ServerState:
-    health: _AsyncHealth
+class ServerHealth:
+    """A server's grpc.health.v1 servicer and the services it reports on."""
+
+    servicer: _AsyncHealth
     service_names: tuple[str, ...]
 
 
-_STATE: weakref.WeakKeyDictionary[grpc.aio.Server, _ServerState] = weakref.WeakKeyDictionary()
+_STATE: weakref.WeakKeyDictionary[grpc.aio.Server, ServerHealth] = weakref.WeakKeyDictionary()
+
+
+def server_health(server: grpc.aio.Server) -> ServerHealth | None:
+    """The health state of a server made by `create_server` (None for any other server)."""
+    return _STATE.get(server)
 
 
 def _async_health_servicer() -> _AsyncHealth:
@@ -117,7 +132,7 @@ async def create_server(
     if bound == 0:
         raise ConfigurationError(f"could not listen on {address}")
     await server.start()
-    _STATE[server] = _ServerState(health_servicer, names)
+    _STATE[server] = ServerHealth(health_servicer, names)
     log.info("gRPC server listening on %s:%d (%s)", host, bound, ", ".join(names))
     return server, bound
 
@@ -127,7 +142,7 @@ async def drain(server: grpc.aio.Server, grace_s: float = 10.0) -> None:
     state = _STATE.get(server)
     if state is not None:
         # Load balancers and kubelet probes see NOT_SERVING and route elsewhere.
-        await state.health.enter_graceful_shutdown()
+        await state.servicer.enter_graceful_shutdown()
     log.info("draining gRPC server (grace %.1fs)", grace_s)
     await server.stop(grace_s)
 
