@@ -37,6 +37,11 @@ class CheckoutSettings(GrpcServiceSettings):
     review_default_on_expiry: Literal["reject", "approve"] = "reject"
     # Early fraud warnings: refund actionable ones up to this amount (minor units) at once.
     efw_auto_refund_max_minor: int = Field(default=10_000, ge=0)
+    # Webhook backfill: every interval, publish the Stripe events of checkout's types that no
+    # endpoint acknowledged (GET /v1/events), looking back at most this far (Stripe retries
+    # deliveries for 3 days).
+    webhook_backfill_interval_s: float = Field(default=300.0, gt=0)
+    webhook_backfill_lookback_s: float = Field(default=3 * 86_400.0, gt=0)
 
     @property
     def webhook_secrets(self) -> list[str]:
