@@ -31,6 +31,7 @@ async def test_events_stripe_gave_up_on_are_backfilled_and_applied_once(
         f"/_emulator/payment_intents/{pending.stripe_payment_intent_id}/three_d_secure",
         {"outcome": "pass"},
     )
+
     # Stripe gives up: every delivery attempt of the success events failed.
     async def undelivered() -> list[dict[str, Any]]:
         return _undelivered(platform)
@@ -59,4 +60,3 @@ async def test_events_stripe_gave_up_on_are_backfilled_and_applied_once(
     entries = await ledger.ListEntries(ledger_pb2.ListEntriesRequest(source_id=pending.id))
     assert len(entries.entries) == 1
     assert await platform.balance("revenue") == -4_100
-

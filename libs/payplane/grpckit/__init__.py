@@ -10,10 +10,12 @@ Server: `create_server(...)` returns a started `(server, port)` with grpc.health
 for each service) and reflection; `serve(server)` runs it and drains gracefully on SIGTERM or
 SIGINT (`drain(server)` does the draining on demand). `HealthMonitor(server, checks)` turns
 health NOT_SERVING while a dependency check fails (NATS, the database) and SERVING again
-after; `set_serving(server, bool)` does it by hand. Every unary-unary RPC passes through the
-stages in INTERCEPTOR_ORDER: tracing, authentication, authorisation, deadline, idempotency,
-errors. Health and reflection stay open; streaming methods get authentication and
-authorisation only.
+after; `set_serving(server, bool)` does it by hand. The health service `LIVENESS` stays
+SERVING until the server drains: liveness and startup probes ask for it.
+
+Every unary-unary RPC passes through the stages in INTERCEPTOR_ORDER: tracing,
+authentication, authorisation, deadline, idempotency, errors. Health and reflection stay
+open; streaming methods get authentication and authorisation only.
 
 Client: `channel(target, token)` attaches `authorization: Bearer <token>` and trace context;
 `idempotency_metadata(key)` adds the idempotency-key a mutating call needs.
@@ -38,11 +40,12 @@ from ._pipeline import (
     PayplaneInterceptor,
     current_caller,
 )
-from ._server import ConfigurationError, GrpcKitError, create_server, drain, serve
+from ._server import LIVENESS, ConfigurationError, GrpcKitError, create_server, drain, serve
 
 __all__ = [
     "IDEMPOTENCY_KEY",
     "INTERCEPTOR_ORDER",
+    "LIVENESS",
     "OPEN_METHOD_PREFIXES",
     "REPLAYED",
     "CallerAuth",

@@ -21,6 +21,7 @@ from ._pipeline import PayplaneInterceptor
 from .errors import STATUS_BY_ERROR
 
 __all__ = [
+    "LIVENESS",
     "ConfigurationError",
     "GrpcKitError",
     "ServerHealth",
@@ -33,6 +34,11 @@ __all__ = [
 log = logging.getLogger("payplane.grpckit")
 
 AddServicer = Callable[[Any, grpc.aio.Server], None]
+
+# A health "service" that is SERVING while the process runs (NOT_SERVING once it drains),
+# whatever its dependencies: for liveness and startup probes. "" and the service names are
+# readiness, which HealthMonitor turns NOT_SERVING while a dependency is away.
+LIVENESS = "liveness"
 
 
 class GrpcKitError(Exception):
@@ -94,7 +100,8 @@ async def create_server(
 
     `services` pairs each generated `add_XServicer_to_server` with its servicer;
     `service_names` are their full names ("payplane.checkout.v1.CheckoutService"), reported
-    SERVING by grpc.health.v1 and listed by reflection. `mutating_methods` are full method
+    SERVING by grpc.health.v1 (and `LIVENESS`, which dependency checks never touch) and
+    listed by reflection. `mutating_methods` are full method
     names ("/payplane.checkout.v1.CheckoutService/CreatePayment") that require an
     idempotency-key. `error_table` adds to (or overrides) errors.STATUS_BY_ERROR.
     Returns the server and the port it listens on (pass port=0 to pick a free one).
@@ -122,7 +129,7 @@ async def create_server(
         add(servicer, server)
     health_servicer = _async_health_servicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    for name in ("", *names):  # "" is the server as a whole
+    for name in ("", *names, LIVENESS):  # "" is the server as a whole
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection(
         (*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server

@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 from grpc_health.v1 import health_pb2
 
-from payplane.grpckit import HealthMonitor, create_server, drain, set_serving
+from payplane.grpckit import LIVENESS, HealthMonitor, create_server, drain, set_serving
 from payplane.grpckit.testing import (
     ECHO_SERVICE,
     EchoServicer,
@@ -43,6 +43,7 @@ async def test_the_monitor_follows_its_checks_and_yields_to_a_drain() -> None:
             assert monitor.failing == ("nats",)
             assert await health_status(ch, ECHO_SERVICE) == NOT_SERVING
             assert await health_status(ch) == NOT_SERVING
+            assert await health_status(ch, LIVENESS) == SERVING  # no reason to restart it
             nats_up = True
             assert await monitor.check_once()
             assert await health_status(ch) == SERVING
@@ -52,6 +53,6 @@ async def test_the_monitor_follows_its_checks_and_yields_to_a_drain() -> None:
             await set_serving(server, True)
 
             await drain(server, grace_s=0.5)
-            await monitor.check_once()  # all passing, yet a draining server stays down
+            await monitor.check_once()  # a drained server ignores it
     finally:
         await server.stop(None)
