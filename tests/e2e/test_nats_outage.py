@@ -13,6 +13,8 @@ import pytest
 from grpc_health.v1 import health_pb2
 from nats.aio.client import Client
 
+from checkout import bootstrap as checkout_bootstrap
+from checkout.bootstrap import start as start_checkout
 from payplane.checkout.v1 import checkout_pb2
 from payplane.grpckit.testing import health_status
 from stripe_emulator.testing import EmulatorHandle
@@ -112,3 +114,23 @@ async def test_a_shutdown_while_nats_is_away_does_not_crash(
         await eventually(lambda: _both(platform), lambda s: s == (NOT_SERVING, NOT_SERVING))
     finally:
         await platform.close()  # stops both services: this crashed in drain()
+
+
+async def test_a_service_restarted_while_nats_is_away_comes_up_and_catches_up(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed and restarted during an outage: it starts (NOT_SERVING) instead of failing,
+    takes payments, and its events reach the ledger once NATS is back."""
+    monkeypatch.setattr(checkout_bootstrap, "NATS_START_WAIT_S", 0.5, raising=False)
+    await platform.nats.stop()
+    settings = platform.checkout_app.settings
+    await platform.checkout_app.stop(grace_s=1)
+    platform.checkout_app = await start_checkout(settings)
+    assert await _health(platform.checkout_app.grpc_port) == NOT_SERVING
+
+    paid = await platform.pay("k-restarted-during-outage", amount=5_500)
+    assert paid.status == checkout_pb2.PAYMENT_STATUS_SUCCEEDED
+
+    await platform.nats.start()
+    await eventually(lambda: _both(platform), lambda s: s == (SERVING, SERVING), timeout_s=30)
+    await eventually(lambda: platform.balance("revenue"), lambda v: v == -5_500, timeout_s=30)

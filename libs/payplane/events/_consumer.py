@@ -4,9 +4,9 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import nats.errors
 import nats.js.errors
@@ -89,7 +89,7 @@ class Consumer:
     - retryable: the message is held (kept with in-progress acks, so its delivery count does
       not grow) and retried in the background with exponential back-off and jitter, from
       `retry_backoff_s` up to `retry_max_backoff_s`, until it succeeds or fails otherwise,
-      however long the outage; past `retry_horizon_s` after the message was stored it is
+      however long the outage; still failing `retry_horizon_s` after its first failure it is
       dead-lettered (None: never). Other messages keep flowing; at most `max_held` are held
       (fetching waits for a free slot).
     - anything else counts: a nak with the delay `backoff_s[delivery - 1]` (the last value
@@ -342,7 +342,7 @@ class Consumer:
             )  # fmt: skip
             held = _Held(msg, meta)
             self._held[meta.stream_seq] = held
-            held.task = asyncio.create_task(self._hold(held, envelope, md.timestamp))
+            held.task = asyncio.create_task(self._hold(held, envelope))
             held.task.add_done_callback(lambda _t: self._on_held_done(held))
         else:
             await self._count_failure(msg, envelope, meta, error)
@@ -398,9 +398,10 @@ class Consumer:
         )  # fmt: skip
         await _settle(msg.nak(delay=self._delay_for(meta.num_delivered)), "nak")
 
-    async def _hold(self, held: _Held, envelope: Envelope, stored_at: datetime) -> None:
+    async def _hold(self, held: _Held, envelope: Envelope) -> None:
         """Retry a message whose handler failed retryably, keeping it from redelivery."""
         alive = asyncio.create_task(self._keep_alive(lambda: held.msg, held.meta.num_delivered))
+        since = time.monotonic()
         retries = 0
         try:
             while True:
@@ -413,15 +414,12 @@ class Consumer:
                 if self._stopping.is_set():
                     await _settle(held.msg.nak(), "nak")  # another replica, or the next start
                     return
-                if self._retry_horizon_s is not None:
-                    age = (datetime.now(UTC) - stored_at).total_seconds()
-                    if age > self._retry_horizon_s:
-                        await self._dead_letter(
-                            held.msg,
-                            held.meta,
-                            f"still failing retryably {age:.0f}s after it was stored",
-                        )
-                        return
+                failing_s = time.monotonic() - since
+                if self._retry_horizon_s is not None and failing_s > self._retry_horizon_s:
+                    await self._dead_letter(
+                        held.msg, held.meta, f"still failing retryably after {failing_s:.0f}s"
+                    )
+                    return
                 error = await self._attempt(held.msg, envelope, held.meta, keep_alive=False)
                 if error is None:
                     log.info("handler %s applied %s after %d retries",

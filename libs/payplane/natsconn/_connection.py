@@ -146,6 +146,14 @@ class NatsConnection:
         log.info("NATS connection for %s closed", self._name)
 
     async def _connect(self) -> None:
+        try:
+            await self._connect_once()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bad URL or option: retrying cannot help, health stays down
+            log.exception("NATS connection for %s cannot be made", self._name)
+
+    async def _connect_once(self) -> None:
         o = self._options
         await self.client.connect(
             servers=self._servers,

@@ -144,6 +144,9 @@ class KeyValueCursor:
             entry = await kv.get(self._key)
         except nats.js.errors.KeyNotFoundError:
             return None
+        except Exception:
+            self._kv = None  # the bucket may be gone with a lost store: look it up again
+            raise
         try:
             return int((entry.value or b"").decode())
         except ValueError:
@@ -151,7 +154,11 @@ class KeyValueCursor:
 
     async def save(self, until: int) -> None:
         kv = await self._store()
-        await kv.put(self._key, str(int(until)).encode())
+        try:
+            await kv.put(self._key, str(int(until)).encode())
+        except Exception:
+            self._kv = None
+            raise
 
 
 class WebhookBackfill:

@@ -274,3 +274,26 @@ async def test_a_replay_within_the_duplicate_window_is_not_dropped(
 
         await eventually(handled_again)
     assert seen[1] != seen[0]  # a new stream message, not a redelivery
+
+
+async def test_a_message_failing_retryably_past_the_horizon_is_dead_lettered(
+    js: JetStreamContext, uid: str
+) -> None:
+    await ensure_stream(js, f"S{uid}", [f"s{uid}.>"])
+
+    async def handler(env: Envelope, meta: MessageMeta) -> None:
+        raise RateLimited("429 for ever")
+
+    await publish_envelope(js, f"s{uid}.x", _envelope())
+    consumer = Consumer(
+        js, f"S{uid}", "w", f"s{uid}.>", handler,
+        retry_backoff_s=0.02, retry_max_backoff_s=0.05, retry_horizon_s=0.3,
+    )  # fmt: skip
+    async with _running(consumer):
+
+        async def dead() -> bool:
+            return await _dlq_messages(js, f"DLQ_S{uid}") == 1
+
+        await eventually(dead)
+    (letter,) = await list_dead_letters(js, f"DLQ_S{uid}")
+    assert "still failing retryably" in letter.error and letter.deliveries == 1
