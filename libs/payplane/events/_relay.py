@@ -94,7 +94,7 @@ class Relay:
         *,
         max_backoff_s: float = 5.0,
         max_attempts: int = 10,
-        lease_s: float = 30.0,
+        lease_s: float = 15.0,
         publish_timeout_s: float = 5.0,
     ) -> None:
         if max_attempts < 1 or lease_s <= 0 or publish_timeout_s <= 0:
