@@ -220,7 +220,7 @@ class Relay:
                 if isinstance(exc.__cause__, _PERMANENT):
                     self._park(row, error, outcome)
                     continue
-                if not await self._refused_for_this_row(row.subject):
+                if not await self._refused_for_this_row(exc.__cause__, row.subject):
                     outcome.failure = exc  # an outage: keep order, back off, count nothing
                     return
                 attempts = int(row.attempts or 0) + 1
@@ -243,9 +243,18 @@ class Relay:
         )  # fmt: skip
         outcome.parked.append((row.id, error, max(attempts, int(row.attempts or 0))))
 
-    async def _refused_for_this_row(self, subject: str) -> bool:
-        """After a failed publish: does JetStream answer for this subject right now? Then the
-        failure is the row's (or its subject's) and counts; otherwise it is an outage."""
+    async def _refused_for_this_row(self, cause: BaseException | None, subject: str) -> bool:
+        """Whether a failed publish counts against the row: JetStream answered it with an
+        error, or said no stream captures it while answering for that subject right now. A
+        timeout or a lost connection is an outage (and may even have stored the message)."""
+        if isinstance(cause, nats.js.errors.ServiceUnavailableError | nats.js.errors.ServerError):
+            return False
+        if isinstance(cause, nats.js.errors.APIError):
+            return True  # JetStream looked at this message and refused it
+        if not isinstance(
+            cause, nats.errors.NoRespondersError | nats.js.errors.NoStreamResponseError
+        ):
+            return False
         try:
             async with asyncio.timeout(self._publish_timeout_s):
                 await self._js.find_stream_name_by_subject(subject)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from nats.js import JetStreamContext
-from nats.js.api import PubAck
+from nats.js.api import PubAck, StreamConfig
 from sqlalchemy import MetaData, func, select
 
 from payplane.common.v1.common_pb2 import StripeRef
@@ -264,3 +264,24 @@ async def test_a_lease_left_by_a_hung_relay_expires_and_another_relay_takes_over
         stuck.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await stuck
+
+
+async def test_a_message_the_stream_refuses_is_parked_and_the_rest_flow(
+    db: Db, js: JetStreamContext, uid: str
+) -> None:
+    """JetStream answers with an error for this message (over the stream's max_msg_size)."""
+    await js.add_stream(StreamConfig(name=f"M{uid}", subjects=[f"m{uid}.>"], max_msg_size=400))
+    small, big, after = _envelope(1), _envelope(2, ref="x" * 1_000), _envelope(3)
+    await _add(db, f"m{uid}.x", small, big, after)
+    relay = Relay(
+        db.sessions, db.outbox, js, poll_interval=0.02, max_backoff_s=0.05, max_attempts=2
+    )
+    async with _looping(relay):
+
+        async def flowed() -> bool:
+            return await _stream_ids(js, f"M{uid}") == [small.event_id, after.event_id]
+
+        await eventually(flowed)
+    row = await _row(db, big.event_id)
+    assert row.parked_at is not None and row.attempts == 2
+    assert "message size exceeds maximum allowed" in row.last_error
