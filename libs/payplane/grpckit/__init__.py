@@ -14,7 +14,9 @@ errors. Health and reflection stay open; streaming methods get authentication an
 authorisation only.
 
 Client: `channel(target, token)` attaches `authorization: Bearer <token>` and trace context;
-`idempotency_metadata(key)` adds the idempotency-key a mutating call needs.
+`idempotency_metadata(key)` adds the idempotency-key a mutating call needs. A caller acting
+for a person (the console) names them in `acting-user` metadata; `current_actor(context)`
+gives "caller:person" for audit trails (authorisation stays with the caller).
 
 Idempotent handlers read their record with `payplane.idempotency.current()`. What a failed
 attempt leaves behind: a definitive refusal (INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION,
@@ -26,6 +28,7 @@ the same key resumes from the last checkpoint.
 from __future__ import annotations
 
 from . import errors
+from ._actor import ACTING_USER, current_actor
 from ._auth import OPEN_METHOD_PREFIXES, CallerAuth
 from ._channel import channel, idempotency_metadata, new_idempotency_key
 from ._pipeline import (
@@ -38,6 +41,7 @@ from ._pipeline import (
 from ._server import ConfigurationError, GrpcKitError, create_server, drain, serve
 
 __all__ = [
+    "ACTING_USER",
     "IDEMPOTENCY_KEY",
     "INTERCEPTOR_ORDER",
     "OPEN_METHOD_PREFIXES",
@@ -48,6 +52,7 @@ __all__ = [
     "PayplaneInterceptor",
     "channel",
     "create_server",
+    "current_actor",
     "current_caller",
     "drain",
     "errors",

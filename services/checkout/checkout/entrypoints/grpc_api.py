@@ -17,6 +17,7 @@ from ..domain.errors import InvalidPayment
 from ..domain.payment import CaptureMethod, Payment, Refund, Status
 from ..fraud.model import Decision
 from ..service.handlers import Checkout, NewPayment
+from ..service.timeline import payment_timeline
 
 __all__ = ["CheckoutServicer", "assessment_to_proto", "payment_to_proto"]
 
@@ -258,3 +259,12 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
             current_caller() or "", request.payment_id, request.return_url
         )
         return await self._view(payment)
+
+    async def GetPaymentTimeline(
+        self, request: checkout_pb2.GetPaymentRequest, context: Ctx
+    ) -> checkout_pb2.PaymentTimeline:
+        from .grpc_timeline import timeline_to_proto  # it builds on this module's translations
+
+        if not request.payment_id:
+            raise InvalidPayment("payment_id: required")
+        return timeline_to_proto(await payment_timeline(self.checkout.sessions, request.payment_id))

@@ -9,7 +9,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from payplane.checkout.v1 import review_pb2, review_pb2_grpc
 from payplane.common.v1 import common_pb2
-from payplane.grpckit import current_caller
+from payplane.grpckit import current_actor, current_caller
 
 from ..domain.errors import InvalidReview
 from ..domain.reviews import Review, ReviewStatus
@@ -112,7 +112,9 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
     ) -> review_pb2.Review:
         if not request.review_id:
             raise InvalidReview("review_id: required")
-        review = await self.desk.approve(current_caller() or "", request.review_id, request.reason)
+        review = await self.desk.approve(
+            current_caller() or "", request.review_id, request.reason, actor=current_actor(context)
+        )
         return review_to_proto(review)
 
     async def RejectReview(
@@ -120,5 +122,7 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
     ) -> review_pb2.Review:
         if not request.review_id:
             raise InvalidReview("review_id: required")
-        review = await self.desk.reject(current_caller() or "", request.review_id, request.reason)
+        review = await self.desk.reject(
+            current_caller() or "", request.review_id, request.reason, actor=current_actor(context)
+        )
         return review_to_proto(review)

@@ -9,7 +9,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from payplane.common.v1 import common_pb2
-from payplane.grpckit import current_caller
+from payplane.grpckit import current_actor
 from payplane.grpckit.errors import FailedPrecondition, InvalidArgument, NotFound
 from payplane.ledger.v1 import ledger_pb2, ledger_pb2_grpc
 
@@ -244,6 +244,28 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
             page=common_pb2.PageResponse(next_page_token=token, has_more=bool(token)),
         )
 
+    async def GetDiscrepancy(
+        self, request: ledger_pb2.GetDiscrepancyRequest, context: Ctx
+    ) -> ledger_pb2.DiscrepancyDetail:
+        _, queries = self._recon()
+        if not request.discrepancy_id:
+            raise InvalidArgument("discrepancy_id: required")
+        found = await queries.discrepancy(request.discrepancy_id)
+        if found is None:
+            raise NotFound(f"discrepancy {request.discrepancy_id} not found")
+        return ledger_pb2.DiscrepancyDetail(
+            discrepancy=discrepancy_to_proto(found),
+            audit=[
+                ledger_pb2.DiscrepancyAuditEntry(
+                    at=_ts(a["at"]),
+                    actor=a["actor"],
+                    action=a["action"],
+                    detail={str(k): str(v) for k, v in (a["detail"] or {}).items()},
+                )
+                for a in await queries.audit(request.discrepancy_id)
+            ],
+        )
+
     async def ResolveDiscrepancy(
         self, request: ledger_pb2.ResolveDiscrepancyRequest, context: Ctx
     ) -> ledger_pb2.Discrepancy:
@@ -254,6 +276,6 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
             request.discrepancy_id,
             request.resolution,
             request.reason,
-            current_caller() or "unknown",
+            current_actor(context) or "unknown",
         )
         return discrepancy_to_proto(resolved)
