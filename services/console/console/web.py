@@ -34,9 +34,27 @@ __all__ = ["CONSOLE", "Console", "Page", "View", "build_app", "item_path", "loca
 log = logging.getLogger("console")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_SESSION = "console.session"
-_USER = "console.user"
-_DIRTY = "console.session_dirty"
+
+
+@dataclass
+class _State:
+    """Who is asking, and the session to send back (dirty: the cookie must be rewritten)."""
+
+    session: Session | None = None
+    user: User | None = None
+    dirty: bool = False
+
+
+_STATE = web.RequestKey("console.state", _State)
+
+
+def _state(request: web.Request) -> _State:
+    state = request.get(_STATE)
+    if state is None:  # /static and /healthz skip the session middleware
+        state = request[_STATE] = _State()
+    return state
+
+
 _PUBLIC = ("/login", "/healthz", "/static/")
 _REFRESH_S = 60.0  # how stale `seen_at` may be before the cookie is re-issued
 
@@ -124,8 +142,12 @@ class View:
         self.console = request.app[CONSOLE]
 
     @property
+    def signed_in(self) -> bool:
+        return _state(self.request).user is not None
+
+    @property
     def user(self) -> User:
-        user: User | None = self.request.get(_USER)
+        user = _state(self.request).user
         if user is None:  # the sign-in middleware lets no anonymous request reach a page
             raise web.HTTPUnauthorized()
         return user
@@ -136,12 +158,11 @@ class View:
 
     @property
     def session(self) -> Session | None:
-        session: Session | None = self.request.get(_SESSION)
-        return session
+        return _state(self.request).session
 
     def set_session(self, session: Session | None) -> None:
-        self.request[_SESSION] = session
-        self.request[_DIRTY] = True
+        state = _state(self.request)
+        state.session, state.dirty = session, True
 
     def flash(self, message: str, *, error: bool = False) -> None:
         if self.session is not None:
@@ -160,11 +181,11 @@ class View:
         return secrets.token_hex(16)
 
     def may(self, capability: str) -> bool:
-        user: User | None = self.request.get(_USER)
+        user = _state(self.request).user
         return user is not None and may(user.role, capability)
 
     def render(self, template: str, *, http_status: int = 200, **context: Any) -> web.Response:
-        user: User | None = self.request.get(_USER)
+        user = _state(self.request).user
         session = self.session
         page = self.console.templates.get_template(template).render(
             user=user,
@@ -238,14 +259,12 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
     dirty = False
     if session is None:
         session, dirty = console.codec.anonymous(), True
-    request[_SESSION], request[_USER], request[_DIRTY] = session, user, dirty
+    state = request[_STATE] = _State(session, user, dirty)
     response = await handler(request)
-    final: Session | None = request[_SESSION]
+    final = state.session
     if final is None:
         response.del_cookie(console.cookie_name, path="/")
-    elif request[_DIRTY] or (
-        final.signed_in and console.codec.clock() - final.seen_at > _REFRESH_S
-    ):
+    elif state.dirty or (final.signed_in and console.codec.clock() - final.seen_at > _REFRESH_S):
         response.set_cookie(
             console.cookie_name,
             console.codec.encode(console.codec.touched(final)),
@@ -284,7 +303,7 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 @web.middleware
 async def signin_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if _public(request.path) or request.get(_USER) is not None:
+    if _public(request.path) or _state(request).user is not None:
         return await handler(request)
     if request.method in csrf.SAFE_METHODS:
         return redirect(f"/login?next={quote(request.path_qs, safe='')}")

@@ -22,7 +22,7 @@ async def healthz(request: web.Request) -> web.Response:
 @routes.get("/login")
 async def login_form(request: web.Request) -> web.Response:
     view = View(request)
-    if request.get("console.user") is not None:
+    if view.signed_in:
         return redirect(local_path(request.query.get("next")))
     return view.render("login.html", next=local_path(request.query.get("next")), error="")
 
