@@ -129,7 +129,13 @@ def item_path(prefix: str, item_id: str) -> str:
 
 def local_path(target: str | None, default: str = "/") -> str:
     """`target` if it is a path on this site (never another host: no open redirect)."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith(("//", "/\\"))
+        and target.isprintable()
+        and len(target) <= 2000
+    ):
         return target
     return default
 

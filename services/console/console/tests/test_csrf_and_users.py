@@ -75,3 +75,12 @@ def test_what_each_role_is_shown() -> None:
     assert {r for r in Role if may(r, "discrepancies.resolve")} == {Role.FINANCE, Role.ADMIN}
     assert not may(Role.FINANCE, "payments.read")  # checkout does not let finance read payments
     assert set(SHOWN) == set(Role)
+
+
+def test_redirects_after_sign_in_stay_on_this_site() -> None:
+    from console.web import local_path
+
+    assert local_path("/reviews?status=open") == "/reviews?status=open"
+    for target in ("//evil.example/", "/\\evil.example", "https://evil.example/", "",
+                   "/a\r\nSet-Cookie: x=1", None):  # fmt: skip
+        assert local_path(target) == "/"
