@@ -24,7 +24,9 @@ INVALID_ARGUMENT. Every status's details are cut to `errors.MAX_DETAILS` charact
 repeating the value.
 
 Client: `channel(target, token)` attaches `authorization: Bearer <token>` and trace context;
-`idempotency_metadata(key)` adds the idempotency-key a mutating call needs.
+`idempotency_metadata(key)` adds the idempotency-key a mutating call needs. A caller acting
+for a person (the console) names them in `acting-user` metadata; `current_actor(context)`
+gives "caller:person" for audit trails (authorisation stays with the caller).
 
 Idempotent handlers read their record with `payplane.idempotency.current()`. What a failed
 attempt leaves behind: a definitive refusal (INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION,
@@ -36,6 +38,7 @@ the same key resumes from the last checkpoint.
 from __future__ import annotations
 
 from . import errors, fields
+from ._actor import ACTING_USER, current_actor
 from ._auth import OPEN_METHOD_PREFIXES, CallerAuth
 from ._channel import channel, idempotency_metadata, new_idempotency_key
 from ._health import HealthCheck, HealthMonitor, set_serving
@@ -50,6 +53,7 @@ from ._pipeline import (
 from ._server import LIVENESS, ConfigurationError, GrpcKitError, create_server, drain, serve
 
 __all__ = [
+    "ACTING_USER",
     "IDEMPOTENCY_KEY",
     "INTERCEPTOR_ORDER",
     "LIVENESS",
@@ -65,6 +69,7 @@ __all__ = [
     "PayplaneInterceptor",
     "channel",
     "create_server",
+    "current_actor",
     "current_caller",
     "drain",
     "errors",

@@ -92,6 +92,7 @@ PERMISSIONS = {
     f"/{SERVICE}/RefundPayment": {"storefront", "admin", "support"},
     f"/{SERVICE}/GetPayment": _READERS,
     f"/{SERVICE}/ListPayments": _READERS,
+    f"/{SERVICE}/GetPaymentTimeline": _READERS,
     f"/{REVIEW_SERVICE}/ListReviews": {"reviewer", "admin", "support"},
     f"/{REVIEW_SERVICE}/GetReview": {"reviewer", "admin", "support"},
     f"/{REVIEW_SERVICE}/ApproveReview": _REVIEWERS,
