@@ -102,7 +102,7 @@ async def test_a_discrepancy_comes_with_its_audit_trail_naming_the_person(
     )
     assert resolved.resolved_by == "admin:bob@example"
 
-    detail = await p.ledger("support").GetDiscrepancy(
+    detail = await p.ledger("finance").GetDiscrepancy(
         ledger_pb2.GetDiscrepancyRequest(discrepancy_id=found.id), timeout=10
     )
     assert detail.discrepancy.id == found.id and detail.discrepancy.status == "dismissed"

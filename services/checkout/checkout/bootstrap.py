@@ -104,6 +104,7 @@ PERMISSIONS = {
 _ACROSS_READERS = {"admin", "support", "reviewer", "ledger"}
 ACROSS_CALLERS = {
     f"/{SERVICE}/GetPayment": _ACROSS_READERS,
+    f"/{SERVICE}/GetPaymentTimeline": _ACROSS_READERS,
     f"/{SERVICE}/ListPayments": _ACROSS_READERS,
     f"/{SERVICE}/RefundPayment": {"admin", "support"},
     f"/{SERVICE}/CancelPayment": {"admin", "support"},

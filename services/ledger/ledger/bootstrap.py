@@ -64,6 +64,7 @@ PERMISSIONS = {
     f"/{SERVICE}/RunReconciliation": _BOOKS,
     f"/{SERVICE}/GetReconciliationRun": _BOOKS,
     f"/{SERVICE}/ListDiscrepancies": _BOOKS,
+    f"/{SERVICE}/GetDiscrepancy": _BOOKS,
     f"/{SERVICE}/ResolveDiscrepancy": _BOOKS,
 }
 MUTATING = [f"/{SERVICE}/RunReconciliation", f"/{SERVICE}/ResolveDiscrepancy"]

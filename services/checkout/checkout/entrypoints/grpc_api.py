@@ -19,7 +19,7 @@ from ..domain.validation import MAX_CUSTOMER_REF, return_url_problems, validate_
 from ..fraud.model import Decision
 from ..service.handlers import Checkout, NewPayment
 from ..service.timeline import payment_timeline
-from .access import CANCEL, CAPTURE, CONFIRM, GET, LIST, REFUND, OwnerRule
+from .access import CANCEL, CAPTURE, CONFIRM, GET, LIST, REFUND, TIMELINE, OwnerRule
 
 __all__ = ["CheckoutServicer", "assessment_to_proto", "payment_to_proto"]
 
@@ -292,5 +292,5 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
     ) -> checkout_pb2.PaymentTimeline:
         from .grpc_timeline import timeline_to_proto  # it builds on this module's translations
 
-        await self._owned(GET, request.payment_id)  # a timeline shows what GetPayment would
+        await self._owned(TIMELINE, request.payment_id)
         return timeline_to_proto(await payment_timeline(self.checkout.sessions, request.payment_id))
