@@ -12,14 +12,22 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from .facts import PaymentFacts
 
-__all__ = ["COLUMNS", "Transaction", "day_of", "parse_day", "read_transactions"]
+__all__ = [
+    "COLUMNS",
+    "Transaction",
+    "day_of",
+    "parse_day",
+    "parse_time",
+    "read_transactions",
+    "transaction",
+]
 
 COLUMNS = (
     "transaction_id", "tx_datetime", "customer_id", "terminal_id", "amount_minor", "fraud",
@@ -39,6 +47,11 @@ class Transaction:
 def parse_day(text: str) -> float:
     """'2018-08-08' -> unix seconds at 00:00 UTC."""
     return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
+
+
+def parse_time(text: str) -> float:
+    """'2018-08-08T10:11:12' (UTC) -> unix seconds."""
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp()
 
 
 def day_of(ts: float) -> int:
@@ -77,17 +90,22 @@ def read_transactions(
                 continue
             if until is not None and at >= until:
                 break
-            customer = f"c{row[2]}"
-            yield Transaction(
-                facts=PaymentFacts(
-                    payment_id=row[0],
-                    at=at,
-                    amount=int(row[4]),
-                    currency=CURRENCY,
-                    customer=customer,
-                    card=customer,
-                    seller=f"t{row[3]}",
-                ),
-                fraud=int(row[5]),
-                scenario=int(row[6]),
-            )
+            yield transaction(row, at)
+
+
+def transaction(row: Sequence[object], at: float) -> Transaction:
+    """One row (the file's columns) at `at` (unix seconds)."""
+    customer = f"c{row[2]}"
+    return Transaction(
+        facts=PaymentFacts(
+            payment_id=str(row[0]),
+            at=at,
+            amount=int(str(row[4])),
+            currency=CURRENCY,
+            customer=customer,
+            card=customer,
+            seller=f"t{row[3]}",
+        ),
+        fraud=int(str(row[5])),
+        scenario=int(str(row[6])),
+    )

@@ -148,11 +148,13 @@ class LearnedModel:
 
     def logits(self, rows: NDArray[np.float64]) -> NDArray[np.float64]:
         """Calibrated logits for a batch (the evaluation's fast path; same trees)."""
-        raw = np.asarray(self.booster.predict(rows, raw_score=True), dtype=np.float64)
+        raw = np.asarray(
+            self.booster.predict(rows, raw_score=True, num_threads=1), dtype=np.float64
+        )
         return self.calibration.logit(raw)
 
     def scores(self, rows: NDArray[np.float64]) -> NDArray[np.float64]:
-        z = self.logits(rows)
+        z = np.clip(self.logits(rows), -50, 50)
         out: NDArray[np.float64] = 1.0 / (1.0 + np.exp(-z))
         return out
 

@@ -25,6 +25,8 @@ Per entity kind (facts.KINDS) the features are, with w in 1, 7, 30 days:
                                             terminal risk), and that window's payments
     {kind}_risk_last_day                    the share on the latest such day with payments
     {kind}_lagged_fraud_age_days            days since the latest such day with a fraud
+    {kind}_lagged_first_fraud_age_days      days since the earliest one (how long a run of
+                                            fraud at this entity has been going on)
     {kind}_fraud_known, {kind}_fraud_recent fraud labels known so far (lifetime; and for
                                             payments inside the delay, known early)
     {kind}_days_known, {kind}_hours_since_last
@@ -85,11 +87,12 @@ ENTITY_FEATURES: tuple[str, ...] = (
     "amount_mean_1d", "amount_mean_7d", "amount_mean_30d", "amount_ratio_30d",
     "amount_ratio_lagged_30d", "amount_max_ratio_7d",
     "risk_1d", "risk_7d", "risk_30d", "risk_n_30d", "risk_last_day", "lagged_fraud_age_days",
+    "lagged_first_fraud_age_days",
     "fraud_known", "fraud_recent", "days_known", "hours_since_last",
 )  # fmt: skip
 # an entity the payment names but nobody has seen: no history, nothing known against it
 _NEW_BLOCK = (0.0, 0.0, 0.0, 0.0, -1.0, -1.0, -1.0, -1.0, -1.0, -1.0,
-              0.0, 0.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, -1.0)  # fmt: skip
+              0.0, 0.0, 0.0, 0.0, 0.0, -1.0, -1.0, 0.0, 0.0, 0.0, -1.0)  # fmt: skip
 # (feature, owner kind, linked kind): distinct linked values over 30 days, this one included
 DISTINCT: tuple[tuple[str, str, str], ...] = (
     ("cards_per_customer_30d", "customer", "card"),
@@ -147,6 +150,7 @@ def _entity_block(
     f1 = t1 = f7 = t7 = f30 = t30 = lna = la = 0
     recent_fraud = max7 = 0
     last_day = last_fraud_day = -1
+    first_fraud_day = today
     for day, b in st.days.items():
         age = today - day
         if age <= 30:
@@ -170,8 +174,11 @@ def _entity_block(
             la += b[A]
             if b[N] and day > last_day:
                 last_day = day
-            if b[F] and day > last_fraud_day:
-                last_fraud_day = day
+            if b[F]:
+                if day > last_fraud_day:
+                    last_fraud_day = day
+                if day < first_fraud_day:
+                    first_fraud_day = day
             if age <= lag + 7:
                 f7 += b[F]
                 t7 += b[N]
@@ -214,6 +221,7 @@ def _entity_block(
         float(t30),
         last[F] / last[N] if last is not None else 0.0,
         float(today - last_fraud_day) if last_fraud_day >= 0 else MISSING,
+        float(today - first_fraud_day) if last_fraud_day >= 0 else MISSING,
         float(st.fraud_total),
         float(recent_fraud),
         min((now - st.first_seen) / DAY, 365.0),
@@ -232,6 +240,7 @@ class EntityEvidence:
     fraud_known: int
     lagged_risk_30d: float
     lagged_fraud_30d: int
+    lagged_last_day_risk: float  # fraud share on the latest lagged day with payments
     fraud_recent: int  # labels known early for payments inside the delay
 
 
@@ -450,9 +459,12 @@ class FeaturePipeline:
         entities: dict[str, EntityEvidence] = {}
         for kind, st in states.items():
             if st is None:
-                entities[kind] = EntityEvidence(kind, facts.entity(kind), 0, 0, 0, 0.0, 0, 0)
+                entities[kind] = EntityEvidence(
+                    kind, facts.entity(kind), 0, 0, 0, 0.0, 0, 0.0, 0
+                )
                 continue
             young_ok = lagged_n = lagged_f = recent_f = 0
+            last_day = -1
             for day, b in st.days.items():
                 age = today - day
                 if age < cfg.maturity_days:
@@ -462,6 +474,8 @@ class FeaturePipeline:
                 elif age <= cfg.delay_days + 30:
                     lagged_n += b[N]
                     lagged_f += b[F]
+                    if b[N] and day > last_day:
+                        last_day = day
             matured = max(0, st.ok_total - young_ok - st.fraud_total)
             entities[kind] = EntityEvidence(
                 kind=kind,
@@ -471,6 +485,9 @@ class FeaturePipeline:
                 fraud_known=st.fraud_total,
                 lagged_risk_30d=lagged_f / lagged_n if lagged_n else 0.0,
                 lagged_fraud_30d=lagged_f,
+                lagged_last_day_risk=(
+                    st.days[last_day][F] / st.days[last_day][N] if last_day >= 0 else 0.0
+                ),
                 fraud_recent=recent_f,
             )
         linked_before: dict[str, bool] = {}

@@ -42,6 +42,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "objective": "binary",
     "learning_rate": 0.05,
     "num_leaves": 31,
+    "max_depth": 6,
     "min_data_in_leaf": 50,
     "feature_fraction": 0.8,
     "bagging_fraction": 0.8,
@@ -50,7 +51,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "seed": 7,
     "deterministic": True,
     "force_row_wise": True,
-    "num_threads": 2,
+    "num_threads": 1,
     "verbose": -1,
     "metric": "average_precision",
 }
@@ -75,7 +76,7 @@ def fit(
     state_config: StateConfig,
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
     params: dict[str, Any] | None = None,
-    rounds: int = 1000,
+    rounds: int = 300,
     early_stopping: int = 100,
     window: tuple[float, float, float] | None = None,
     refit: bool = False,
@@ -103,9 +104,11 @@ def fit(
         callbacks=[lgb.early_stopping(early_stopping, verbose=False)],
     )
     best = booster.best_iteration or rounds
-    raw_cal = np.asarray(booster.predict(X_cal, raw_score=True, num_iteration=best))
+    raw_cal = np.asarray(
+        booster.predict(X_cal, raw_score=True, num_iteration=best, num_threads=1)
+    )
     platt = fit_platt(raw_cal, y_cal)
-    p_cal = 1.0 / (1.0 + np.exp(-platt.logit(raw_cal)))
+    p_cal = 1.0 / (1.0 + np.exp(-np.clip(platt.logit(raw_cal), -50, 50)))
     if refit:
         d_all = lgb.Dataset(rows.X[labelled], labels[labelled], feature_name=names)
         booster = lgb.train(p, d_all, num_boost_round=best)
@@ -113,7 +116,7 @@ def fit(
     digest = hashlib.sha256(model_text.encode()).hexdigest()
     start, end, as_of = window or (float(rows.at.min()), float(rows.at.max()), float("nan"))
     manifest: dict[str, Any] = {
-        "version": f"gbdt-{_iso(end)[:10]}-{digest[:10]}",
+        "version": f"gbdt-{_iso(end - 1)[:10]}-{digest[:10]}",
         "feature_set": FEATURE_SET,
         "features": names,
         "state_config": {
@@ -123,7 +126,7 @@ def fit(
         },
         "calibration": {
             **platt.to_json(),
-            "slice": {"from": _iso(calibration_from), "to": _iso(end)},
+            "slice": {"from": _iso(calibration_from), "to": _iso(end - 1)},
             "table": reliability_table(p_cal, y_cal),
         },
         "thresholds": {
@@ -133,7 +136,7 @@ def fit(
         },
         "training": {
             "from": _iso(start),
-            "to": _iso(end),
+            "to": _iso(end - 1),
             "labels_as_of": _iso(as_of) if as_of == as_of else None,
             "fit_rows": int(len(y_fit)),
             "fit_frauds": int(y_fit.sum()),
