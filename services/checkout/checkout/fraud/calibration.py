@@ -10,6 +10,7 @@ decision's score comes from.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,17 +71,22 @@ def fit_platt(raw: NDArray[np.float64], y: NDArray[np.int8], iterations: int = 1
 
 
 def reliability_table(
-    p: NDArray[np.float64], y: NDArray[np.int8], edges: tuple[float, ...] = (0, 0.01, 0.05,
-    0.1, 0.2, 0.5, 0.8, 1.0001)
-) -> list[dict[str, float]]:  # fmt: skip
+    p: NDArray[np.float64],
+    y: NDArray[np.int8],
+    edges: tuple[float, ...] = (0, 0.01, 0.05, 0.1, 0.2, 0.5, 0.8, 1.0001),
+) -> list[dict[str, float]]:
     """Per score band: payments, mean predicted probability, observed fraud rate."""
     rows = []
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         m = (p >= lo) & (p < hi)
         n = int(m.sum())
-        rows.append({
-            "from": float(lo), "to": float(min(hi, 1.0)), "payments": n,
-            "predicted": round(float(p[m].mean()), 6) if n else 0.0,
-            "observed": round(float(np.asarray(y)[m].mean()), 6) if n else 0.0,
-        })  # fmt: skip
+        rows.append(
+            {
+                "from": float(lo),
+                "to": float(min(hi, 1.0)),
+                "payments": n,
+                "predicted": round(float(p[m].mean()), 6) if n else 0.0,
+                "observed": round(float(np.asarray(y)[m].mean()), 6) if n else 0.0,
+            }
+        )
     return rows

@@ -43,9 +43,9 @@ class Rows:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def labels_as_of(self, as_of: float, delay_days: float, maturity_days: float) -> (
-        NDArray[np.int8]
-    ):  # fmt: skip
+    def labels_as_of(
+        self, as_of: float, delay_days: float, maturity_days: float
+    ) -> NDArray[np.int8]:
         """Training labels as known at `as_of` (-1: not labelled yet): a fraud's label is
         known `delay_days` after the payment."""
         out = np.empty(len(self), dtype=np.int8)

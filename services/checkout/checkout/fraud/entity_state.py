@@ -57,6 +57,7 @@ class StateConfig:
 
 class EntityState:
     __slots__ = (
+        "cache",
         "currency",
         "days",
         "first_seen",
@@ -82,11 +83,20 @@ class EntityState:
         self.ok_total = 0
         self.fraud_total = 0
         self.last_fraud_at = 0.0
+        # sums over the days before the day it was computed for, kept by the pipeline and
+        # dropped whenever one of those days changes; never persisted
+        self.cache: Any = None
+
+    def _changed(self, day: int) -> None:
+        cache = self.cache
+        if cache is not None and day < cache.today:
+            self.cache = None
 
     # -- updates --------------------------------------------------------------------------
 
     def _day(self, at: float, cfg: StateConfig) -> list[int]:
         day = int(at // DAY)
+        self._changed(day)
         bucket = self.days.get(day)
         if bucket is None:
             oldest = day - cfg.retention_days
@@ -176,7 +186,9 @@ class EntityState:
         """A fraud label became known for a payment made at `payment_at`."""
         self.fraud_total += 1
         self.last_fraud_at = max(self.last_fraud_at, payment_at)
-        bucket = self.days.get(int(payment_at // DAY))
+        day = int(payment_at // DAY)
+        self._changed(day)
+        bucket = self.days.get(day)
         if bucket is not None:
             bucket[F] += 1
 
@@ -208,8 +220,7 @@ class EntityState:
         st.hours = {int(k): [int(x) for x in v] for k, v in data["hours"].items()}
         st.recent = [float(t) for t in data["recent"]]
         st.links = {
-            str(k): {str(v): float(t) for v, t in seen.items()}
-            for k, seen in data["links"].items()
+            str(k): {str(v): float(t) for v, t in seen.items()} for k, seen in data["links"].items()
         }
         st.first_seen = float(data["first_seen"])
         st.last_seen = float(data["last_seen"])

@@ -94,13 +94,26 @@ def _rank_after_verification(score: float, decision: Decision, verdict: str) -> 
 
 
 def _train(
-    rows: _Builder, start: float, end: float, as_of: float, cfg: StateConfig,
-    calibration_days: int, thresholds: Thresholds, out: Path,
-) -> LearnedModel:  # fmt: skip
+    rows: _Builder,
+    start: float,
+    end: float,
+    as_of: float,
+    cfg: StateConfig,
+    calibration_days: int,
+    thresholds: Thresholds,
+    out: Path,
+) -> LearnedModel:
     data = rows.rows()
     labels = data.labels_as_of(as_of, cfg.delay_days, cfg.maturity_days)
-    fitted = fit(data, labels, end - calibration_days * DAY, state_config=cfg,
-                 thresholds=thresholds, window=(start, end, as_of), refit=True)  # fmt: skip
+    fitted = fit(
+        data,
+        labels,
+        end - calibration_days * DAY,
+        state_config=cfg,
+        thresholds=thresholds,
+        window=(start, end, as_of),
+        refit=True,
+    )
     write_artefact(out, fitted.model_text, fitted.manifest)
     return LearnedModel.load(out)  # what is used is what was written, integrity checked
 
@@ -149,11 +162,27 @@ def run(
         if not trained and at >= test_from:
             t0 = time.monotonic()
             if model is None:
-                model = _train(train_rows, train_from, train_to, test_from, cfg,
-                               calibration_days, thresholds, out / "protocol")  # fmt: skip
+                model = _train(
+                    train_rows,
+                    train_from,
+                    train_to,
+                    test_from,
+                    cfg,
+                    calibration_days,
+                    thresholds,
+                    out / "protocol",
+                )
             if extra_train_from is not None:
-                extra = _train(extra_rows, extra_train_from, train_to, test_from, cfg,
-                               calibration_days, thresholds, out / "extra")  # fmt: skip
+                extra = _train(
+                    extra_rows,
+                    extra_train_from,
+                    train_to,
+                    test_from,
+                    cfg,
+                    calibration_days,
+                    thresholds,
+                    out / "extra",
+                )
             trained = True
             train_note = f"trained in {time.monotonic() - t0:.1f} s"
         in_train = train_from <= at < train_to and model is None
@@ -197,15 +226,32 @@ def run(
             test.extra.append(float(extra.scores(np.asarray([vec]))[0]))
     if model is None:
         raise ValueError("the file has no payment on or after the test window's start")
-    return _report(test, model, extra, fraud_days, train_from, delay_days, replayed,
-                   time.monotonic() - wall, train_note, len(pipeline.store))  # fmt: skip
+    return _report(
+        test,
+        model,
+        extra,
+        fraud_days,
+        train_from,
+        delay_days,
+        replayed,
+        time.monotonic() - wall,
+        train_note,
+        len(pipeline.store),
+    )
 
 
 def _report(
-    test: _Test, model: LearnedModel, extra: LearnedModel | None,
-    fraud_days: dict[int, set[str]], train_from: float, delay_days: int, replayed: int,
-    wall: float, train_note: str, entities: int,
-) -> str:  # fmt: skip
+    test: _Test,
+    model: LearnedModel,
+    extra: LearnedModel | None,
+    fraud_days: dict[int, set[str]],
+    train_from: float,
+    delay_days: int,
+    replayed: int,
+    wall: float,
+    train_note: str,
+    entities: int,
+) -> str:
     days = np.asarray(test.day, dtype=np.int64)
     keep = test_mask(days, test.card, fraud_days, int(train_from // DAY), delay_days)
     y = np.asarray(test.fraud, dtype=np.int8)[keep]
@@ -215,8 +261,10 @@ def _report(
 
     def row(name: str, scores: list[float]) -> str:
         s = np.asarray(scores, dtype=np.float64)[keep]
-        return (f"| {name} | {auc_roc(y, s):.3f} | {average_precision(y, s):.3f} | "
-                f"{card_precision_at_k(d, cards, y, s):.3f} |")  # fmt: skip
+        return (
+            f"| {name} | {auc_roc(y, s):.3f} | {average_precision(y, s):.3f} | "
+            f"{card_precision_at_k(d, cards, y, s):.3f} |"
+        )
 
     tm = model.manifest["training"]
     lines = [
@@ -228,28 +276,39 @@ def _report(
         "| --- | --- | --- | --- |",
         *(f"| handbook: {n} | {auc:.3f} | {ap:.3f} | {cp:.3f} |" for n, auc, ap, cp in PUBLISHED),
         row(f"payplane hand-set logistic ({DEFAULT_MODEL_PATH.name})", test.hand),
-        row(f"payplane gbdt {model.version} (train {tm['from'][:10]}..{tm['to'][:10]})",
-            test.score),
+        row(
+            f"payplane gbdt {model.version} (train {tm['from'][:10]}..{tm['to'][:10]})", test.score
+        ),
         row("payplane gbdt + verification", test.decided),
-    ]  # fmt: skip
+    ]
     if extra is not None:
         te = extra.manifest["training"]
-        lines.append(row(f"extra, not the protocol: gbdt trained {te['from'][:10]}.."
-                         f"{te['to'][:10]}", test.extra))  # fmt: skip
+        lines.append(
+            row(
+                f"extra, not the protocol: gbdt trained {te['from'][:10]}..{te['to'][:10]}",
+                test.extra,
+            )
+        )
     flagged = np.asarray(test.score)[keep] >= model.thresholds.review
     recall = ", ".join(
         f"{k}: {int((flagged & (scen == k)).sum())}/{int((scen == k).sum())}" for k in (1, 2, 3)
     )
-    lines += ["", f"fraud flagged at the review threshold ({model.thresholds.review}) by "
-              f"scenario (analysis only): {recall}"]  # fmt: skip
+    lines += [
+        "",
+        f"fraud flagged at the review threshold ({model.thresholds.review}) by "
+        f"scenario (analysis only): {recall}",
+    ]
     # -- decisions and the verification step (every test payment, as decided live) --
     dec = Counter(test.decision)
     fraud_all = np.asarray(test.fraud)
     verdicts = np.asarray(test.verdict)
     reviewed = verdicts != ""
     n_rev = int(reviewed.sum())
-    lines += ["", "decisions over the test window: " + ", ".join(
-        f"{k} {dec.get(k.value, 0)}" for k in Decision)]  # fmt: skip
+    lines += [
+        "",
+        "decisions over the test window: "
+        + ", ".join(f"{k} {dec.get(k.value, 0)}" for k in Decision),
+    ]
     if n_rev:
         settled = reviewed & (verdicts != Verdict.HUMAN.value)
         lines.append(
@@ -265,17 +324,23 @@ def _report(
             elif v is Verdict.REJECT:
                 note = f"human would disagree (genuine rejected): {n - f}"
             elif v is Verdict.CHALLENGE:
-                note = (f"3-D Secure asked of {n - f} genuine (friction) and {f} fraud "
-                        "(stopped, if the fraudster cannot authenticate)")  # fmt: skip
+                note = (
+                    f"3-D Secure asked of {n - f} genuine (friction) and {f} fraud "
+                    "(stopped, if the fraudster cannot authenticate)"
+                )
             else:
                 note = "a reviewer decides"
             lines.append(f"  {v.value:<9} {n:>6}  ({f} fraud)  {note}")
-        wrong = int(((verdicts == "approve") & (fraud_all == 1)).sum()
-                    + ((verdicts == "reject") & (fraud_all == 0)).sum())  # fmt: skip
+        wrong = int(
+            ((verdicts == "approve") & (fraud_all == 1)).sum()
+            + ((verdicts == "reject") & (fraud_all == 0)).sum()
+        )
         if settled.sum():
-            lines.append(f"  settled automatically and wrong by the ground truth: {wrong} of "
-                         f"{int(settled.sum())} ({100 * wrong / settled.sum():.1f} %; a "
-                         "challenge counts as right)")  # fmt: skip
+            lines.append(
+                f"  settled automatically and wrong by the ground truth: {wrong} of "
+                f"{int(settled.sum())} ({100 * wrong / settled.sum():.1f} %; a "
+                "challenge counts as right)"
+            )
     lines += [
         "",
         f"decision CPU per payment (features + score + TreeSHAP explanation, one at a time, "
@@ -284,15 +349,20 @@ def _report(
         f"mean {statistics.fmean(test.cpu_ns) / 1e6:.3f} ms",
     ]
     if test.verify_ns:
-        lines.append(f"verification CPU per reviewed payment: p50 "
-                     f"{_pct(test.verify_ns, 0.5):.3f} ms, p99 {_pct(test.verify_ns, 0.99):.3f}"
-                     " ms")  # fmt: skip
+        lines.append(
+            f"verification CPU per reviewed payment: p50 "
+            f"{_pct(test.verify_ns, 0.5):.3f} ms, p99 {_pct(test.verify_ns, 0.99):.3f}"
+            " ms"
+        )
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m checkout.fraud.evaluate", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    ap = argparse.ArgumentParser(
+        prog="python -m checkout.fraud.evaluate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--transactions", required=True, help="a CSV in the handbook's format")
     ap.add_argument("--train-from", default="2018-07-25")
     ap.add_argument("--train-to", default="2018-07-31", help="inclusive")

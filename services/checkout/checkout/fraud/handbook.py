@@ -30,9 +30,14 @@ __all__ = [
 ]
 
 COLUMNS = (
-    "transaction_id", "tx_datetime", "customer_id", "terminal_id", "amount_minor", "fraud",
+    "transaction_id",
+    "tx_datetime",
+    "customer_id",
+    "terminal_id",
+    "amount_minor",
+    "fraud",
     "fraud_scenario",
-)  # fmt: skip
+)
 DAY = 86_400
 CURRENCY = "usd"  # the handbook's amounts carry no currency
 
@@ -61,7 +66,7 @@ def day_of(ts: float) -> int:
 def _open(path: Path) -> io.TextIOBase:
     if path.suffix == ".gz":
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")  # noqa: SIM115 - closed by the caller
+    return open(path, encoding="utf-8", newline="")
 
 
 def read_transactions(

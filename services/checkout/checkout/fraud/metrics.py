@@ -78,7 +78,7 @@ def card_precision_at_k(
     per_day: list[float] = []
     for day in sorted(set(days.tolist())):
         best: dict[str, tuple[float, int]] = {}
-        for i in np.flatnonzero(days == day):
+        for i in np.flatnonzero(days == day).tolist():
             card = cards[i]
             if card in caught:
                 continue

@@ -48,20 +48,20 @@ from dataclasses import dataclass
 
 from .entity_state import (
     DAY,
+    HA,
+    HD,
+    HN,
+    HNA,
     HOUR,
+    MX,
+    NA,
     SA,
     SQ,
     A,
     EntityState,
     F,
-    HA,
-    HD,
-    HN,
-    HNA,
     M,
-    MX,
     N,
-    NA,
     R,
     S,
     StateConfig,
@@ -83,16 +83,52 @@ __all__ = [
 FEATURE_SET = "payplane-entity-1"
 MISSING = -1.0
 ENTITY_FEATURES: tuple[str, ...] = (
-    "n_1h", "n_1d", "n_7d", "n_30d",
-    "amount_mean_1d", "amount_mean_7d", "amount_mean_30d", "amount_ratio_30d",
-    "amount_ratio_lagged_30d", "amount_max_ratio_7d",
-    "risk_1d", "risk_7d", "risk_30d", "risk_n_30d", "risk_last_day", "lagged_fraud_age_days",
+    "n_1h",
+    "n_1d",
+    "n_7d",
+    "n_30d",
+    "amount_mean_1d",
+    "amount_mean_7d",
+    "amount_mean_30d",
+    "amount_ratio_30d",
+    "amount_ratio_lagged_30d",
+    "amount_max_ratio_7d",
+    "risk_1d",
+    "risk_7d",
+    "risk_30d",
+    "risk_n_30d",
+    "risk_last_day",
+    "lagged_fraud_age_days",
     "lagged_first_fraud_age_days",
-    "fraud_known", "fraud_recent", "days_known", "hours_since_last",
-)  # fmt: skip
+    "fraud_known",
+    "fraud_recent",
+    "days_known",
+    "hours_since_last",
+)
 # an entity the payment names but nobody has seen: no history, nothing known against it
-_NEW_BLOCK = (0.0, 0.0, 0.0, 0.0, -1.0, -1.0, -1.0, -1.0, -1.0, -1.0,
-              0.0, 0.0, 0.0, 0.0, 0.0, -1.0, -1.0, 0.0, 0.0, 0.0, -1.0)  # fmt: skip
+_NEW_BLOCK = (
+    0.0,
+    0.0,
+    0.0,
+    0.0,
+    -1.0,
+    -1.0,
+    -1.0,
+    -1.0,
+    -1.0,
+    -1.0,
+    0.0,
+    0.0,
+    0.0,
+    0.0,
+    0.0,
+    -1.0,
+    -1.0,
+    0.0,
+    0.0,
+    0.0,
+    -1.0,
+)
 # (feature, owner kind, linked kind): distinct linked values over 30 days, this one included
 DISTINCT: tuple[tuple[str, str, str], ...] = (
     ("cards_per_customer_30d", "customer", "card"),
@@ -138,35 +174,67 @@ def _mismatch(a: str, b: str) -> float:
     return 1.0 if a.upper() != b.upper() else 0.0
 
 
-def _entity_block(
-    st: EntityState | None, now: float, amount: int, currency: str, cfg: StateConfig
-) -> list[float]:
-    if st is None:
-        return list(_NEW_BLOCK)
-    today = int(now // DAY)
-    edge = 1.0 - (now - today * DAY) / DAY  # the oldest day's share inside the window
-    lag = cfg.delay_days
-    n7 = n30 = na7 = a7 = na30 = a30 = 0.0
-    f1 = t1 = f7 = t7 = f30 = t30 = lna = la = 0
-    recent_fraud = max7 = 0
-    last_day = last_fraud_day = -1
-    first_fraud_day = today
+@dataclass(frozen=True, slots=True)
+class _Past:
+    """An entity's sums over the days before `today`: they change only when the day turns
+    or an earlier day's bucket changes (a late label or outcome), so they are computed once
+    per entity and day and a payment's features add today's bucket to them."""
+
+    today: int
+    n7: int  # ages 1..6 (whole days inside both windows)
+    na7: int
+    a7: int
+    e7: tuple[int, int, int]  # age 7: n, na, a (weighted by the part inside the window)
+    n30: int  # ages 1..29
+    na30: int
+    a30: int
+    e30: tuple[int, int, int]  # age 30
+    max7: int  # the largest amount, ages 1..7
+    s30: tuple[int, int, int]  # successes, their amounts and squares, ages 1..29
+    recent_fraud: int  # labels for payments of ages 1..delay
+    f1: int
+    t1: int
+    f7: int
+    t7: int
+    f30: int
+    t30: int
+    lagged_na: int
+    lagged_a: int
+    last_day: int  # the latest lagged day with payments (-1: none)
+    last_fraud_day: int
+    first_fraud_day: int
+
+
+def _past(st: EntityState, today: int, lag: int) -> _Past:
+    n7 = na7 = a7 = n30 = na30 = a30 = max7 = s = sa = sq = 0
+    e7 = e30 = (0, 0, 0)
+    f1 = t1 = f7 = t7 = f30 = t30 = lna = la = recent = 0
+    last_day = last_fraud_day = first_fraud_day = -1
     for day, b in st.days.items():
         age = today - day
+        if age < 1:
+            continue
         if age <= 30:
-            w = edge if age == 30 else 1.0
-            n30 += w * b[N]
-            na30 += w * b[NA]
-            a30 += w * b[A]
+            if age == 30:
+                e30 = (b[N], b[NA], b[A])
+            else:
+                n30 += b[N]
+                na30 += b[NA]
+                a30 += b[A]
+                s += b[S]
+                sa += b[SA]
+                sq += b[SQ]
             if age <= 7:
-                w = edge if age == 7 else 1.0
-                n7 += w * b[N]
-                na7 += w * b[NA]
-                a7 += w * b[A]
                 if b[MX] > max7:
                     max7 = b[MX]
+                if age == 7:
+                    e7 = (b[N], b[NA], b[A])
+                else:
+                    n7 += b[N]
+                    na7 += b[NA]
+                    a7 += b[A]
         if age <= lag:
-            recent_fraud += b[F]
+            recent += b[F]
         elif age <= lag + 30:
             f30 += b[F]
             t30 += b[N]
@@ -177,7 +245,7 @@ def _entity_block(
             if b[F]:
                 if day > last_fraud_day:
                     last_fraud_day = day
-                if day < first_fraud_day:
+                if first_fraud_day < 0 or day < first_fraud_day:
                     first_fraud_day = day
             if age <= lag + 7:
                 f7 += b[F]
@@ -185,6 +253,57 @@ def _entity_block(
                 if age == lag + 1:
                     f1 += b[F]
                     t1 += b[N]
+    return _Past(
+        today,
+        n7,
+        na7,
+        a7,
+        e7,
+        n30,
+        na30,
+        a30,
+        e30,
+        max7,
+        (s, sa, sq),
+        recent,
+        f1,
+        t1,
+        f7,
+        t7,
+        f30,
+        t30,
+        lna,
+        la,
+        last_day,
+        last_fraud_day,
+        first_fraud_day,
+    )
+
+
+def _past_of(st: EntityState, today: int, lag: int) -> _Past:
+    past = st.cache
+    if not isinstance(past, _Past) or past.today != today:
+        past = st.cache = _past(st, today, lag)
+    return past
+
+
+def _entity_block(
+    st: EntityState | None, now: float, amount: int, currency: str, cfg: StateConfig
+) -> list[float]:
+    if st is None:
+        return list(_NEW_BLOCK)
+    today = int(now // DAY)
+    edge = 1.0 - (now - today * DAY) / DAY  # the oldest day's share inside the window
+    p = _past_of(st, today, cfg.delay_days)
+    b = st.days.get(today)
+    tn, tna, ta, tmx, tf = (b[N], b[NA], b[A], b[MX], b[F]) if b is not None else (0, 0, 0, 0, 0)
+    n7 = tn + p.n7 + edge * p.e7[0]
+    na7 = tna + p.na7 + edge * p.e7[1]
+    a7 = ta + p.a7 + edge * p.e7[2]
+    n30 = tn + p.n30 + edge * p.e30[0]
+    na30 = tna + p.na30 + edge * p.e30[1]
+    a30 = ta + p.a30 + edge * p.e30[2]
+    max7 = max(tmx, p.max7)
     hour_now = int(now // HOUR)
     hedge = 1.0 - (now - hour_now * HOUR) / HOUR
     n1 = na1 = a1 = 0.0
@@ -202,8 +321,8 @@ def _entity_block(
         n1h += 1
     same = currency == st.currency
     mean30 = a30 / na30 if na30 > 0 and same else MISSING
-    lagged_mean = la / lna if lna > 0 and same else MISSING
-    last = st.days[last_day] if last_day >= 0 else None
+    lagged_mean = p.lagged_a / p.lagged_na if p.lagged_na > 0 and same else MISSING
+    last = st.days[p.last_day] if p.last_day >= 0 else None
     return [
         float(n1h),
         n1,
@@ -215,15 +334,15 @@ def _entity_block(
         amount / mean30 if mean30 > 0 else MISSING,
         amount / lagged_mean if lagged_mean > 0 else MISSING,
         max7 / lagged_mean if lagged_mean > 0 and max7 else MISSING,
-        f1 / t1 if t1 else 0.0,
-        f7 / t7 if t7 else 0.0,
-        f30 / t30 if t30 else 0.0,
-        float(t30),
+        p.f1 / p.t1 if p.t1 else 0.0,
+        p.f7 / p.t7 if p.t7 else 0.0,
+        p.f30 / p.t30 if p.t30 else 0.0,
+        float(p.t30),
         last[F] / last[N] if last is not None else 0.0,
-        float(today - last_fraud_day) if last_fraud_day >= 0 else MISSING,
-        float(today - first_fraud_day) if last_fraud_day >= 0 else MISSING,
+        float(today - p.last_fraud_day) if p.last_fraud_day >= 0 else MISSING,
+        float(today - p.first_fraud_day) if p.first_fraud_day >= 0 else MISSING,
         float(st.fraud_total),
-        float(recent_fraud),
+        float(p.recent_fraud + tf),
         min((now - st.first_seen) / DAY, 365.0),
         min((now - st.last_seen) / HOUR, 720.0),
     ]
@@ -321,7 +440,14 @@ class FeaturePipeline:
     ) -> tuple[int, int, int]:
         if st is None or st.currency != currency:
             return 0, 0, 0
-        oldest = int(now // DAY) - days
+        today = int(now // DAY)
+        if days == 30:
+            b = st.days.get(today)
+            s, sa, sq = _past_of(st, today, self.config.delay_days).s30
+            if b is None:
+                return s, sa, sq
+            return s + b[S], sa + b[SA], sq + b[SQ]
+        oldest = today - days
         n = total = sq = 0
         for day, b in st.days.items():
             if day > oldest:
@@ -409,8 +535,12 @@ class FeaturePipeline:
         now = facts.at
         states = self._states(facts)
         velocity: dict[str, dict[str, int]] = {}
-        for dim, kind in (("customer", "customer"), ("card", "card"), ("ip", "ip"),
-                          ("email", "email")):  # fmt: skip
+        for dim, kind in (
+            ("customer", "customer"),
+            ("card", "card"),
+            ("ip", "ip"),
+            ("email", "email"),
+        ):
             st = states.get(kind)
             counts = {w: 0 for w in WINDOWS}
             if st is not None:
@@ -459,9 +589,7 @@ class FeaturePipeline:
         entities: dict[str, EntityEvidence] = {}
         for kind, st in states.items():
             if st is None:
-                entities[kind] = EntityEvidence(
-                    kind, facts.entity(kind), 0, 0, 0, 0.0, 0, 0.0, 0
-                )
+                entities[kind] = EntityEvidence(kind, facts.entity(kind), 0, 0, 0, 0.0, 0, 0.0, 0)
                 continue
             young_ok = lagged_n = lagged_f = recent_f = 0
             last_day = -1
@@ -523,4 +651,3 @@ class FeaturePipeline:
             linked_before=linked_before,
             country_mismatches=mismatches,
         )
-

@@ -30,7 +30,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from .learned import ArtefactError, LearnedModel
 from .model import DEFAULT_MODEL_PATH, FraudModel, ModelError
@@ -52,8 +51,12 @@ class Entry:
     sha256: str
 
     def to_json(self) -> dict[str, str]:
-        return {"version": self.version, "kind": self.kind, "path": self.path,
-                "sha256": self.sha256}  # fmt: skip
+        return {
+            "version": self.version,
+            "kind": self.kind,
+            "path": self.path,
+            "sha256": self.sha256,
+        }
 
     def load(self) -> LearnedModel | FraudModel:
         """The model, checked against the digest recorded when it was registered."""
@@ -122,29 +125,45 @@ class Registry:
         tmp.write_text(json.dumps(body, indent=2) + "\n")
         tmp.replace(path)  # readers never see half a registry
 
-    def _note(self, at: float, actor: str, action: str, version: str, reason: str,
-              previous: str = "") -> None:  # fmt: skip
+    def _note(
+        self, at: float, actor: str, action: str, version: str, reason: str, previous: str = ""
+    ) -> None:
         if not actor or not reason:
             raise RegistryError(f"{action}: an actor and a reason are required")
-        self.audit.append({"at": _iso(at), "actor": actor, "action": action,
-                           "version": version, "previous": previous, "reason": reason})  # fmt: skip
+        self.audit.append(
+            {
+                "at": _iso(at),
+                "actor": actor,
+                "action": action,
+                "version": version,
+                "previous": previous,
+                "reason": reason,
+            }
+        )
 
-    def set_shadow(self, path: str | Path, actor: str, reason: str, at: float | None = None) -> (
-        Entry
-    ):  # fmt: skip
+    def set_shadow(
+        self, path: str | Path, actor: str, reason: str, at: float | None = None
+    ) -> Entry:
         entry = entry_for(path)
         if entry.version == self.champion.version:
             raise RegistryError(f"{entry.version} is the champion already")
-        self._note(time.time() if at is None else at, actor, "shadow", entry.version, reason,
-                   self.shadow.version if self.shadow else "")  # fmt: skip
+        self._note(
+            time.time() if at is None else at,
+            actor,
+            "shadow",
+            entry.version,
+            reason,
+            self.shadow.version if self.shadow else "",
+        )
         self.shadow = entry
         return entry
 
     def clear_shadow(self, actor: str, reason: str, at: float | None = None) -> None:
         if self.shadow is None:
             raise RegistryError("no shadow model to clear")
-        self._note(time.time() if at is None else at, actor, "clear_shadow",
-                   self.shadow.version, reason)  # fmt: skip
+        self._note(
+            time.time() if at is None else at, actor, "clear_shadow", self.shadow.version, reason
+        )
         self.shadow = None
 
     def promote(self, actor: str, reason: str, at: float | None = None) -> Entry:
@@ -155,25 +174,42 @@ class Registry:
             self.shadow.load()
         except (ArtefactError, ModelError) as exc:
             raise RegistryError(f"promote: {exc}") from exc
-        self._note(time.time() if at is None else at, actor, "promote", self.shadow.version,
-                   reason, self.champion.version)  # fmt: skip
+        self._note(
+            time.time() if at is None else at,
+            actor,
+            "promote",
+            self.shadow.version,
+            reason,
+            self.champion.version,
+        )
         self.champion, self.shadow = self.shadow, None
         return self.champion
 
     def describe(self) -> str:
-        lines = [f"champion: {self.champion.version} ({self.champion.kind}) {self.champion.path}",
-                 "shadow:   " + (f"{self.shadow.version} ({self.shadow.kind}) {self.shadow.path}"
-                                 if self.shadow else "none")]  # fmt: skip
+        lines = [
+            f"champion: {self.champion.version} ({self.champion.kind}) {self.champion.path}",
+            "shadow:   "
+            + (
+                f"{self.shadow.version} ({self.shadow.kind}) {self.shadow.path}"
+                if self.shadow
+                else "none"
+            ),
+        ]
         for a in self.audit[-10:]:
-            lines.append(f"  {a['at']} {a['actor']}: {a['action']} {a['version']}"
-                         f"{' (was ' + a['previous'] + ')' if a['previous'] else ''}: "
-                         f"{a['reason']}")  # fmt: skip
+            lines.append(
+                f"  {a['at']} {a['actor']}: {a['action']} {a['version']}"
+                f"{' (was ' + a['previous'] + ')' if a['previous'] else ''}: "
+                f"{a['reason']}"
+            )
         return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m checkout.fraud.registry", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    ap = argparse.ArgumentParser(
+        prog="python -m checkout.fraud.registry",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("registry")
     sub = ap.add_subparsers(dest="command", required=True)
     sub.add_parser("show")

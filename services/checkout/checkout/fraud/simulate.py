@@ -67,7 +67,7 @@ def simulate(
 def write_csv(path: str | Path, rows: list[Row]) -> Path:
     p = Path(path)
     opener = gzip.open if p.suffix == ".gz" else open
-    with opener(p, "wt", newline="") as fh:  # type: ignore[operator]
+    with opener(p, "wt", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(COLUMNS)
         w.writerows(rows)

@@ -104,9 +104,7 @@ def fit(
         callbacks=[lgb.early_stopping(early_stopping, verbose=False)],
     )
     best = booster.best_iteration or rounds
-    raw_cal = np.asarray(
-        booster.predict(X_cal, raw_score=True, num_iteration=best, num_threads=1)
-    )
+    raw_cal = np.asarray(booster.predict(X_cal, raw_score=True, num_iteration=best, num_threads=1))
     platt = fit_platt(raw_cal, y_cal)
     p_cal = 1.0 / (1.0 + np.exp(-np.clip(platt.logit(raw_cal), -50, 50)))
     if refit:
@@ -138,9 +136,9 @@ def fit(
             "from": _iso(start),
             "to": _iso(end - 1),
             "labels_as_of": _iso(as_of) if as_of == as_of else None,
-            "fit_rows": int(len(y_fit)),
+            "fit_rows": len(y_fit),
             "fit_frauds": int(y_fit.sum()),
-            "calibration_rows": int(len(y_cal)),
+            "calibration_rows": len(y_cal),
             "calibration_frauds": int(y_cal.sum()),
             "unlabelled_rows": int((~labelled).sum()),
             "iterations": int(best),
@@ -169,8 +167,9 @@ def train_from_file(
 ) -> Fitted:
     """train_to is exclusive (unix seconds)."""
     cfg = StateConfig(delay_days=delay_days, maturity_days=delay_days)
-    got = collect(path, FeaturePipeline(config=cfg), delay_days, [Window("train", train_from,
-                  train_to)])  # fmt: skip
+    got = collect(
+        path, FeaturePipeline(config=cfg), delay_days, [Window("train", train_from, train_to)]
+    )
     rows = got.windows["train"]
     when = as_of if as_of is not None else train_to + delay_days * DAY
     labels = rows.labels_as_of(when, delay_days, cfg.maturity_days)
@@ -186,8 +185,11 @@ def train_from_file(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m checkout.fraud.train", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    ap = argparse.ArgumentParser(
+        prog="python -m checkout.fraud.train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--transactions", required=True, help="a CSV in the handbook's format")
     ap.add_argument("--train-from", required=True, help="first day (YYYY-MM-DD)")
     ap.add_argument("--train-to", required=True, help="last day, inclusive (YYYY-MM-DD)")
@@ -214,11 +216,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     version = write_artefact(args.out, fitted.model_text, fitted.manifest)
     m = fitted.manifest
     print(f"wrote {args.out}: {version}")
-    print(f"  trained on {m['training']['fit_rows']} payments ({m['training']['fit_frauds']} "
-          f"fraud), {m['training']['iterations']} trees; calibration slice "
-          f"{m['training']['calibration_rows']} ({m['training']['calibration_frauds']} fraud): "
-          f"AUC {m['metrics']['calibration_slice']['auc_roc']:.3f} "
-          f"AP {m['metrics']['calibration_slice']['average_precision']:.3f}")  # fmt: skip
+    print(
+        f"  trained on {m['training']['fit_rows']} payments ({m['training']['fit_frauds']} "
+        f"fraud), {m['training']['iterations']} trees; calibration slice "
+        f"{m['training']['calibration_rows']} ({m['training']['calibration_frauds']} fraud): "
+        f"AUC {m['metrics']['calibration_slice']['auc_roc']:.3f} "
+        f"AP {m['metrics']['calibration_slice']['average_precision']:.3f}"
+    )
     return 0
 
 

@@ -82,9 +82,7 @@ def verify(
         and seller.lagged_risk_30d >= SELLER_RUN_SHARE
         and seller.lagged_last_day_risk >= SELLER_RUN_SHARE
     ):
-        reject.append(
-            f"seller_fraud_run:{seller.lagged_fraud_30d}@{seller.lagged_risk_30d:.2f}"
-        )
+        reject.append(f"seller_fraud_run:{seller.lagged_fraud_30d}@{seller.lagged_risk_30d:.2f}")
     if radar is not None and (radar.outcome_type == "blocked" or radar.risk_level == "highest"):
         reject.append(f"radar:{radar.outcome_type or radar.risk_level}")
     if reject:
@@ -100,14 +98,18 @@ def verify(
         out_of_line.append("amount_no_baseline" if ratio < 0 else f"amount_ratio:{ratio:.2f}")
     if z >= MAX_ZSCORE:
         out_of_line.append(f"amount_zscore:{z:.2f}")
-    new = sorted(k for k, seen in evidence.linked_before.items()
-                 if not seen and k.split("->")[1] in ("email", "device", "shipping"))  # fmt: skip
+    new = sorted(
+        k
+        for k, seen in evidence.linked_before.items()
+        if not seen and k.split("->")[1] in ("email", "device", "shipping")
+    )
     out_of_line += [f"new_pair:{k}" for k in new]
     doubts: list[str] = [f"country_mismatch:{m}" for m in evidence.country_mismatches]
     if seller is not None and (seller.lagged_fraud_30d or seller.fraud_recent):
         doubts.append(f"seller_some_fraud:{seller.lagged_fraud_30d + seller.fraud_recent}")
-    if radar is not None and (radar.risk_level == "elevated" or
-                              radar.outcome_type == "manual_review"):  # fmt: skip
+    if radar is not None and (
+        radar.risk_level == "elevated" or radar.outcome_type == "manual_review"
+    ):
         doubts.append(f"radar:{radar.risk_level or radar.outcome_type}")
     history = f"payer_good_history:{payer.matured_good}"
     if not out_of_line and not doubts:

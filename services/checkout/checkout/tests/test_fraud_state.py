@@ -31,7 +31,7 @@ def _facts(i: int, at: float, **kw: object) -> PaymentFacts:
         "seller": "s1",
     }
     base.update(kw)
-    return PaymentFacts(**base)  # type: ignore[arg-type]
+    return PaymentFacts(**base)
 
 
 def _f(vec: list[float], name: str) -> float:
@@ -82,15 +82,17 @@ def test_distinct_counts_and_first_time_pairs() -> None:
     p = FeaturePipeline(config=CFG)
     for i, card in enumerate(("fpA", "fpB", "fpC")):
         p.record(_facts(i, T0 + i * 3600, card=card, shipping="1 high st", ip_country="US"))
-    vec = p.features(_facts(9, T0 + 5 * 3600, card="fpD", shipping="9 other rd",
-                            ip_country="GB", card_country="US"))  # fmt: skip
+    vec = p.features(
+        _facts(
+            9, T0 + 5 * 3600, card="fpD", shipping="9 other rd", ip_country="GB", card_country="US"
+        )
+    )
     assert _f(vec, "cards_per_customer_30d") == 4  # three seen plus this one
     assert _f(vec, "customers_per_card_30d") == 1
     assert _f(vec, "shipping_new_for_customer") == 1
     assert _f(vec, "ip_country_new_for_card") == MISSING  # fpD never seen
     assert _f(vec, "card_ip_country_mismatch") == 1
-    vec = p.features(_facts(10, T0 + 5 * 3600, card="fpA", shipping="1 high st",
-                            ip_country="GB"))  # fmt: skip
+    vec = p.features(_facts(10, T0 + 5 * 3600, card="fpA", shipping="1 high st", ip_country="GB"))
     assert _f(vec, "cards_per_customer_30d") == 3
     assert _f(vec, "shipping_new_for_customer") == 0
     assert _f(vec, "ip_country_new_for_card") == 1
@@ -104,10 +106,9 @@ def test_state_round_trips_through_json() -> None:
         if i % 7 == 0:
             p.label(f)
     copy = FeaturePipeline(
-        {k: EntityState.from_json(json.loads(json.dumps(v.to_json())))
-         for k, v in p.store.items()},
+        {k: EntityState.from_json(json.loads(json.dumps(v.to_json()))) for k, v in p.store.items()},
         CFG,
-    )  # fmt: skip
+    )
     probe = _facts(99, T0 + 12 * DAY, amount=777, email="a@x.io", ip="10.0.0.1")
     assert copy.features(probe) == p.features(probe)
     assert copy.legacy_history(probe) == p.legacy_history(probe)
@@ -130,12 +131,12 @@ def test_features_never_see_later_payments() -> None:
     rng.shuffle(later)
     altered = [
         Transaction(
-            replace(t.facts, at=at, amount=t.facts.amount * 7 + 1,
-                    seller=f"t{rng.randrange(5)}"),
-            1 - t.fraud, 0,
+            replace(t.facts, at=at, amount=t.facts.amount * 7 + 1, seller=f"t{rng.randrange(5)}"),
+            1 - t.fraud,
+            0,
         )
         for t, at in zip(later, times, strict=True)
-    ]  # fmt: skip
+    ]
     after = _all_features(txns[:cut] + altered)
     assert after[:cut] == before[:cut]
     assert after[cut:] != before[cut:]  # the check would see a change where there is one
@@ -159,8 +160,10 @@ def test_fraud_labels_arrive_only_after_the_delay() -> None:
     p = FeaturePipeline(config=CFG)
     fraud = Transaction(_facts(1, T0, seller="s9"), 1, 2)
     probes_at = [T0 + 7 * DAY - 1, T0 + 7 * DAY, T0 + 9 * DAY]
-    probes = [Transaction(_facts(10 + i, at, customer=f"x{i}", card=f"x{i}", seller="s9"), 0,
-                          0) for i, at in enumerate(probes_at)]  # fmt: skip
+    probes = [
+        Transaction(_facts(10 + i, at, customer=f"x{i}", card=f"x{i}", seller="s9"), 0, 0)
+        for i, at in enumerate(probes_at)
+    ]
     seen = [
         (_f(p.features(t.facts), "seller_fraud_known"), _f(p.features(t.facts), "seller_risk_7d"))
         for t in replay([fraud, *probes], p, CFG.delay_days)
