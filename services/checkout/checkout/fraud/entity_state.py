@@ -5,7 +5,8 @@ An entity (a customer, card, email, IP, device, shipping address or seller) keep
     days     day index -> bucket of counters (attempts, amounts and the largest, successes,
              fraud labels by the PAYMENT's day, declines, Radar), kept for
              `StateConfig.retention_days`
-    hours    hour index -> (attempts, amounts, declines) for the last 25 hours
+    hours    hour index -> (attempts, amounts, declines, fraud labels) for the label delay
+             plus a day
     recent   the last RECENT attempt times (exact short velocity: 10 min, 1 h)
     links    other entities seen with it (kind -> value -> last seen), LINK_CAP per kind
     totals   lifetime attempts, successes, fraud labels known; first and last seen
@@ -30,13 +31,12 @@ DAY = 86_400
 HOUR = 3_600
 RECENT = 50  # the legacy features cap counts at 50, so 50 times give them exactly
 LINK_CAP = 32
-_HOURS_KEPT = 25
 
 # day bucket fields
 N, NA, A, S, SA, SQ, F, D, X, R, M, MX = range(12)
 _DAY_FIELDS = 12
 # hour bucket fields
-HN, HNA, HA, HD = range(4)
+HN, HNA, HA, HD, HF = range(5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +49,12 @@ class StateConfig:
     delay_days: int = 7
     maturity_days: int = 7
     history_days: int = 30
+
+    @property
+    def hours_kept(self) -> int:
+        """Hour buckets span the label delay and one more day: the risk of the payments
+        made 1 day before the delay began, with the hour's precision."""
+        return (self.delay_days + 1) * 24 + 2
 
     @property
     def retention_days(self) -> int:
@@ -106,14 +112,14 @@ class EntityState:
             bucket[M] = -1
         return bucket
 
-    def _hour(self, at: float) -> list[int]:
+    def _hour(self, at: float, cfg: StateConfig) -> list[int]:
         hour = int(at // HOUR)
         bucket = self.hours.get(hour)
         if bucket is None:
-            oldest = hour - _HOURS_KEPT
+            oldest = hour - cfg.hours_kept
             for h in [h for h in self.hours if h <= oldest]:
                 del self.hours[h]
-            bucket = self.hours[hour] = [0, 0, 0, 0]
+            bucket = self.hours[hour] = [0, 0, 0, 0, 0]
         return bucket
 
     def attempt(
@@ -124,7 +130,7 @@ class EntityState:
             self.currency = currency
         same = currency == self.currency
         b = self._day(at, cfg)
-        h = self._hour(at)
+        h = self._hour(at, cfg)
         b[N] += 1
         h[HN] += 1
         if same:
@@ -191,6 +197,9 @@ class EntityState:
         bucket = self.days.get(day)
         if bucket is not None:
             bucket[F] += 1
+        hour = self.hours.get(int(payment_at // HOUR))
+        if hour is not None:
+            hour[HF] += 1
 
     # -- persistence ----------------------------------------------------------------------
 

@@ -24,6 +24,9 @@ Per entity kind (facts.KINDS) the features are, with w in 1, 7, 30 days:
                                             complete only that late: the handbook's lagged
                                             terminal risk), and that window's payments
     {kind}_risk_last_day                    the share on the latest such day with payments
+    {kind}_risk_known_1d                    the share over the 24 hours of payments that
+                                            ended `delay_days` (and an hour) ago: hour
+                                            precision where the lagged windows have days
     {kind}_lagged_fraud_age_days            days since the latest such day with a fraud
     {kind}_lagged_first_fraud_age_days      days since the earliest one (how long a run of
                                             fraud at this entity has been going on)
@@ -50,6 +53,7 @@ from .entity_state import (
     DAY,
     HA,
     HD,
+    HF,
     HN,
     HNA,
     HOUR,
@@ -98,6 +102,7 @@ ENTITY_FEATURES: tuple[str, ...] = (
     "risk_30d",
     "risk_n_30d",
     "risk_last_day",
+    "risk_known_1d",
     "lagged_fraud_age_days",
     "lagged_first_fraud_age_days",
     "fraud_known",
@@ -106,28 +111,11 @@ ENTITY_FEATURES: tuple[str, ...] = (
     "hours_since_last",
 )
 # an entity the payment names but nobody has seen: no history, nothing known against it
-_NEW_BLOCK = (
-    0.0,
-    0.0,
-    0.0,
-    0.0,
-    -1.0,
-    -1.0,
-    -1.0,
-    -1.0,
-    -1.0,
-    -1.0,
-    0.0,
-    0.0,
-    0.0,
-    0.0,
-    0.0,
-    -1.0,
-    -1.0,
-    0.0,
-    0.0,
-    0.0,
-    -1.0,
+_NEW_BLOCK = tuple(
+    MISSING
+    if name.startswith(("amount_", "lagged_")) or name == "hours_since_last"
+    else 0.0
+    for name in ENTITY_FEATURES
 )
 # (feature, owner kind, linked kind): distinct linked values over 30 days, this one included
 DISTINCT: tuple[tuple[str, str, str], ...] = (
@@ -307,13 +295,22 @@ def _entity_block(
     hour_now = int(now // HOUR)
     hedge = 1.0 - (now - hour_now * HOUR) / HOUR
     n1 = na1 = a1 = 0.0
-    for hour, h in st.hours.items():
-        age = hour_now - hour
-        if age <= 24:
+    hours = st.hours
+    for age in range(25):
+        h = hours.get(hour_now - age)
+        if h is not None:
             w = hedge if age == 24 else 1.0
             n1 += w * h[HN]
             na1 += w * h[HNA]
             a1 += w * h[HA]
+    # the payments made 7-8 days ago (the delay, in hours): every label is known by now
+    kf = kn = 0
+    first = hour_now - cfg.delay_days * 24 - 1
+    for hour in range(first - 23, first + 1):
+        h = hours.get(hour)
+        if h is not None:
+            kf += h[HF]
+            kn += h[HN]
     n1h = 0
     for t in reversed(st.recent):
         if t <= now - HOUR:
@@ -339,6 +336,7 @@ def _entity_block(
         p.f30 / p.t30 if p.t30 else 0.0,
         float(p.t30),
         last[F] / last[N] if last is not None else 0.0,
+        kf / kn if kn else 0.0,
         float(today - p.last_fraud_day) if p.last_fraud_day >= 0 else MISSING,
         float(today - p.first_fraud_day) if p.first_fraud_day >= 0 else MISSING,
         float(st.fraud_total),

@@ -57,6 +57,7 @@ def test_counts_and_amounts_over_windows() -> None:
     for i, ago in enumerate((40 * DAY, 20 * DAY, 3 * DAY, 7200, 600)):
         p.record(_facts(i, now - ago, amount=1_000 * (i + 1)))
     vec = p.features(_facts(99, now, amount=10_000))
+    assert len(vec) == len(FEATURES)
     assert _f(vec, "customer_n_1h") == 1
     assert _f(vec, "customer_n_1d") == 2
     assert _f(vec, "customer_n_7d") == 3
@@ -71,6 +72,7 @@ def test_counts_and_amounts_over_windows() -> None:
 def test_unknown_entity_is_missing_and_a_new_one_has_no_history() -> None:
     p = FeaturePipeline(config=CFG)
     vec = p.features(_facts(1, T0, email="new@example.com"))
+    assert len(vec) == len(FEATURES)
     for name in ENTITY_FEATURES:
         assert _f(vec, f"device_{name}") == MISSING  # no device sent: unknown
     assert _f(vec, "email_n_30d") == 0  # named but never seen
@@ -159,21 +161,24 @@ def test_replayed_features_equal_a_state_built_from_strictly_earlier_payments() 
 def test_fraud_labels_arrive_only_after_the_delay() -> None:
     p = FeaturePipeline(config=CFG)
     fraud = Transaction(_facts(1, T0, seller="s9"), 1, 2)
-    probes_at = [T0 + 7 * DAY - 1, T0 + 7 * DAY, T0 + 9 * DAY]
+    probes_at = [T0 + 7 * DAY - 1, T0 + 7 * DAY, T0 + 7 * DAY + 3600, T0 + 9 * DAY]
     probes = [
         Transaction(_facts(10 + i, at, customer=f"x{i}", card=f"x{i}", seller="s9"), 0, 0)
         for i, at in enumerate(probes_at)
     ]
+    names = ("seller_fraud_known", "seller_risk_known_1d", "seller_risk_7d")
     seen = [
-        (_f(p.features(t.facts), "seller_fraud_known"), _f(p.features(t.facts), "seller_risk_7d"))
+        tuple(_f(p.features(t.facts), n) for n in names)
         for t in replay([fraud, *probes], p, CFG.delay_days)
         if t is not fraud
     ]
-    # just before the label time nothing is known; at it the label is; the lagged risk
-    # window (payments at least 8 days old, whole days) takes it in only later
-    assert seen[0] == (0.0, 0.0)
-    assert seen[1][0] == 1.0 and seen[1][1] == 0.0
-    assert seen[2][0] == 1.0 and seen[2][1] == pytest.approx(1.0)
+    # just before the label time nothing is known; at it the label is; the risk of the
+    # payments made 7-8 days ago takes it in an hour later (hour precision), the lagged
+    # day windows (payments at least 8 whole days old) only on the ninth day
+    assert seen[0] == (0.0, 0.0, 0.0)
+    assert seen[1] == (1.0, 0.0, 0.0)
+    assert seen[2] == (1.0, 1.0, 0.0)
+    assert seen[3][0] == 1.0 and seen[3][2] == pytest.approx(1.0)
 
 
 def test_legacy_history_from_the_same_states() -> None:
