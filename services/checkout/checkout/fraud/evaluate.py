@@ -46,7 +46,7 @@ from .entity_state import StateConfig
 from .features import compute_features
 from .handbook import parse_day, read_transactions
 from .learned import LearnedModel, Thresholds, write_artefact
-from .metrics import auc_roc, average_precision, card_precision_at_k, test_mask
+from .metrics import auc_roc, average_precision, card_precision_at_k, protocol_mask
 from .model import DEFAULT_MODEL_PATH, Decision, FraudModel, assess
 from .pipeline import FeaturePipeline
 from .replay import replay
@@ -253,7 +253,7 @@ def _report(
     entities: int,
 ) -> str:
     days = np.asarray(test.day, dtype=np.int64)
-    keep = test_mask(days, test.card, fraud_days, int(train_from // DAY), delay_days)
+    keep = protocol_mask(days, test.card, fraud_days, int(train_from // DAY), delay_days)
     y = np.asarray(test.fraud, dtype=np.int8)[keep]
     d = days[keep]
     cards = [c for c, k in zip(test.card, keep, strict=True) if k]

@@ -8,7 +8,7 @@ card_precision_at_k
                    transactions that day was fraud; the share of frauded cards among the k
                    highest; averaged over days. Cards already caught in an earlier day's
                    top k are left out of later days (the handbook's card_precision_top_k).
-known_compromised  the handbook's get_train_test_set: before test day t, the cards with a
+protocol_mask      the handbook's get_train_test_set: before test day t, the cards with a
                    fraud from the training start up to t - delay - 1 are known compromised
                    and left out of day t's test set.
 """
@@ -24,7 +24,7 @@ __all__ = [
     "auc_roc",
     "average_precision",
     "card_precision_at_k",
-    "test_mask",
+    "protocol_mask",
 ]
 
 
@@ -92,7 +92,7 @@ def card_precision_at_k(
     return float(np.mean(per_day)) if per_day else float("nan")
 
 
-def test_mask(
+def protocol_mask(
     days: NDArray[np.int64],
     cards: Sequence[str],
     fraud_cards_by_day: dict[int, set[str]],

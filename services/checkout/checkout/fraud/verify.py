@@ -84,7 +84,7 @@ def verify(
     ):
         reject.append(f"seller_fraud_run:{seller.lagged_fraud_30d}@{seller.lagged_risk_30d:.2f}")
     if radar is not None and (radar.outcome_type == "blocked" or radar.risk_level == "highest"):
-        reject.append(f"radar:{radar.outcome_type or radar.risk_level}")
+        reject.append(f"radar:{radar.risk_level}/{radar.outcome_type}")
     if reject:
         return Verification(Verdict.REJECT, tuple(reject))
 
