@@ -112,9 +112,7 @@ ENTITY_FEATURES: tuple[str, ...] = (
 )
 # an entity the payment names but nobody has seen: no history, nothing known against it
 _NEW_BLOCK = tuple(
-    MISSING
-    if name.startswith(("amount_", "lagged_")) or name == "hours_since_last"
-    else 0.0
+    MISSING if name.startswith(("amount_", "lagged_")) or name == "hours_since_last" else 0.0
     for name in ENTITY_FEATURES
 )
 # (feature, owner kind, linked kind): distinct linked values over 30 days, this one included
