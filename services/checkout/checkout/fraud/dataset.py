@@ -4,6 +4,7 @@ pipeline (replay.py): what training and the evaluation read."""
 from __future__ import annotations
 
 import time
+from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,7 +59,7 @@ class Rows:
 
 @dataclass
 class _Builder:
-    values: list[float] = field(default_factory=list)
+    values: array[float] = field(default_factory=lambda: array("d"))  # 8 bytes a value
     at: list[float] = field(default_factory=list)
     fraud: list[int] = field(default_factory=list)
     scenario: list[int] = field(default_factory=list)
@@ -66,7 +67,7 @@ class _Builder:
     ids: list[str] = field(default_factory=list)
 
     def rows(self) -> Rows:
-        X = np.asarray(self.values, dtype=np.float64).reshape(-1, len(FEATURES))
+        X = np.frombuffer(self.values, dtype=np.float64).reshape(-1, len(FEATURES))
         return Rows(
             X=X,
             at=np.asarray(self.at, dtype=np.float64),
@@ -118,7 +119,7 @@ def collect(
         cpu += time.process_time_ns() - t0
         for name in inside:
             b = builders[name]
-            b.values += vec
+            b.values.extend(vec)
             b.at.append(at)
             b.fraud.append(txn.fraud)
             b.scenario.append(txn.scenario)

@@ -191,7 +191,7 @@ def run(
             vec = pipeline.features(facts)
             for b, use in ((train_rows, in_train), (extra_rows, in_extra)):
                 if use:
-                    b.values += vec
+                    b.values.extend(vec)
                     b.at.append(at)
                     b.fraud.append(txn.fraud)
                     b.scenario.append(txn.scenario)

@@ -43,7 +43,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "learning_rate": 0.05,
     "num_leaves": 31,
     "max_depth": 6,
-    "min_data_in_leaf": 50,
+    "min_data_in_leaf": 10,
     "feature_fraction": 0.8,
     "bagging_fraction": 0.8,
     "bagging_freq": 1,
