@@ -102,7 +102,7 @@ def _facts(i: int, at: float, **kw: object) -> PaymentFacts:
         "shipping_country": "US",
     }
     base.update(kw)
-    return PaymentFacts(**base)  # type: ignore[arg-type]
+    return PaymentFacts(**base)
 
 
 def _history(p: FeaturePipeline, n: int = 8) -> None:
