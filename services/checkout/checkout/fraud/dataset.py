@@ -37,6 +37,7 @@ class Rows:
     X: NDArray[np.float64]
     at: NDArray[np.float64]
     fraud: NDArray[np.int8]  # the file's ground truth
+    known_at: NDArray[np.float64]  # when each fraud label became known (NaN: none)
     scenario: NDArray[np.int8]  # analysis only
     cards: list[str]
     ids: list[str]
@@ -44,14 +45,11 @@ class Rows:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def labels_as_of(
-        self, as_of: float, delay_days: float, maturity_days: float
-    ) -> NDArray[np.int8]:
-        """Training labels as known at `as_of` (-1: not labelled yet): a fraud's label is
-        known `delay_days` after the payment."""
+    def labels_as_of(self, as_of: float, maturity_days: float) -> NDArray[np.int8]:
+        """Training labels as known at `as_of` (-1: not labelled yet)."""
         out = np.empty(len(self), dtype=np.int8)
-        for i, (at, f) in enumerate(zip(self.at.tolist(), self.fraud.tolist(), strict=True)):
-            label = Label(self.ids[i], at + delay_days * DAY, "file") if f else None
+        for i, (at, known) in enumerate(zip(self.at.tolist(), self.known_at.tolist(), strict=True)):
+            label = Label(self.ids[i], known, "history") if known == known else None
             y = training_label(at, label, as_of, maturity_days)
             out[i] = -1 if y is None else y
         return out
@@ -62,9 +60,20 @@ class _Builder:
     values: array[float] = field(default_factory=lambda: array("d"))  # 8 bytes a value
     at: list[float] = field(default_factory=list)
     fraud: list[int] = field(default_factory=list)
+    known_at: list[float] = field(default_factory=list)
     scenario: list[int] = field(default_factory=list)
     cards: list[str] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
+
+    def add(self, txn: Transaction, vec: list[float], delay_days: float) -> None:
+        known = txn.label_time(delay_days)
+        self.values.extend(vec)
+        self.at.append(txn.facts.at)
+        self.fraud.append(txn.fraud)
+        self.known_at.append(float("nan") if known is None else known)
+        self.scenario.append(txn.scenario)
+        self.cards.append(txn.facts.card)
+        self.ids.append(txn.facts.payment_id)
 
     def rows(self) -> Rows:
         X = np.frombuffer(self.values, dtype=np.float64).reshape(-1, len(FEATURES))
@@ -72,6 +81,7 @@ class _Builder:
             X=X,
             at=np.asarray(self.at, dtype=np.float64),
             fraud=np.asarray(self.fraud, dtype=np.int8),
+            known_at=np.asarray(self.known_at, dtype=np.float64),
             scenario=np.asarray(self.scenario, dtype=np.int8),
             cards=self.cards,
             ids=self.ids,
@@ -118,13 +128,7 @@ def collect(
         vec = pipeline.features(txn.facts)
         cpu += time.process_time_ns() - t0
         for name in inside:
-            b = builders[name]
-            b.values.extend(vec)
-            b.at.append(at)
-            b.fraud.append(txn.fraud)
-            b.scenario.append(txn.scenario)
-            b.cards.append(txn.facts.card)
-            b.ids.append(txn.facts.payment_id)
+            builders[name].add(txn, vec, delay_days)
             if hook is not None:
                 hook(name, txn, vec)
     return Collected(

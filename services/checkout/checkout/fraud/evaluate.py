@@ -104,7 +104,7 @@ def _train(
     out: Path,
 ) -> LearnedModel:
     data = rows.rows()
-    labels = data.labels_as_of(as_of, cfg.delay_days, cfg.maturity_days)
+    labels = data.labels_as_of(as_of, cfg.maturity_days)
     fitted = fit(
         data,
         labels,
@@ -191,12 +191,7 @@ def run(
             vec = pipeline.features(facts)
             for b, use in ((train_rows, in_train), (extra_rows, in_extra)):
                 if use:
-                    b.values.extend(vec)
-                    b.at.append(at)
-                    b.fraud.append(txn.fraud)
-                    b.scenario.append(txn.scenario)
-                    b.cards.append(facts.card)
-                    b.ids.append(facts.payment_id)
+                    b.add(txn, vec, delay_days)
             continue
         if not test_from <= at < test_to or model is None:
             continue

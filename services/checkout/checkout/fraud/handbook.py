@@ -44,9 +44,21 @@ CURRENCY = "usd"  # the handbook's amounts carry no currency
 
 @dataclass(frozen=True, slots=True)
 class Transaction:
+    """A payment as the replay feeds it: its facts, how it ended, and its fraud label."""
+
     facts: PaymentFacts
-    fraud: int
-    scenario: int
+    fraud: int  # 1: a fraud label exists (ground truth, as it is eventually known)
+    scenario: int = 0  # the handbook's fraud_scenario: analysis only
+    known_at: float | None = None  # the label's time; None: the payment's time + the delay
+    succeeded: bool | None = True  # None: no outcome (a cancelled authorisation)
+    never_retry: bool = False  # a decline whose advice is never to retry
+    radar_score: int | None = None
+    radar_level: str = ""
+
+    def label_time(self, delay_days: float) -> float | None:
+        if not self.fraud:
+            return None
+        return self.known_at if self.known_at is not None else self.facts.at + delay_days * DAY
 
 
 def parse_day(text: str) -> float:

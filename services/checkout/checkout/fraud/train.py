@@ -2,8 +2,12 @@
 
     python -m checkout.fraud.train --transactions FILE --train-from 2018-07-25 \
         --train-to 2018-07-31 [--delay-days 7] [--calibration-days 2] --out DIR
+    python -m checkout.fraud.train --database-url URL [--schema S] --train-from ... --out DIR
 
-Replays the file through the engine's feature pipeline (features see only the past, labels
+The source is a file in the handbook's format (a fraud's label known `--delay-days` after
+it) or checkout's own database (platform_history.py: its payments, and labels from its
+disputes, early fraud warnings, reviews and refunds, each known when it was recorded).
+Replays the source through the engine's feature pipeline (features see only the past, labels
 only once known), labels the training window as known at `--as-of` (default: the end of the
 window plus the label delay; a payment without a fraud label counts as genuine once older
 than the maturity window, which is the delay), and fits LightGBM with a time-based split:
@@ -16,9 +20,10 @@ the thresholds, the training window and the calibration slice's metrics.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,16 +31,20 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 from numpy.typing import NDArray
+from sqlalchemy.exc import SQLAlchemyError
+
+from payplane.db import create_engine, session_factory
 
 from .calibration import fit_platt, reliability_table
 from .dataset import Rows, Window, collect
 from .entity_state import StateConfig
-from .handbook import parse_day
+from .handbook import Transaction, parse_day
 from .learned import Thresholds, write_artefact
 from .metrics import auc_roc, average_precision
 from .pipeline import FEATURE_SET, FEATURES, FeaturePipeline
+from .platform_history import load_transactions
 
-__all__ = ["DEFAULT_PARAMS", "Fitted", "fit", "main"]
+__all__ = ["DEFAULT_PARAMS", "Fitted", "fit", "main", "train_from_source"]
 
 DAY = 86_400
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -154,8 +163,8 @@ def fit(
     return Fitted(model_text, manifest)
 
 
-def train_from_file(
-    path: str,
+def train_from_source(
+    source: str | Iterable[Transaction],
     train_from: float,
     train_to: float,
     *,
@@ -168,11 +177,11 @@ def train_from_file(
     """train_to is exclusive (unix seconds)."""
     cfg = StateConfig(delay_days=delay_days, maturity_days=delay_days)
     got = collect(
-        path, FeaturePipeline(config=cfg), delay_days, [Window("train", train_from, train_to)]
+        source, FeaturePipeline(config=cfg), delay_days, [Window("train", train_from, train_to)]
     )
     rows = got.windows["train"]
     when = as_of if as_of is not None else train_to + delay_days * DAY
-    labels = rows.labels_as_of(when, delay_days, cfg.maturity_days)
+    labels = rows.labels_as_of(when, cfg.maturity_days)
     return fit(
         rows,
         labels,
@@ -184,13 +193,26 @@ def train_from_file(
     )
 
 
+async def _from_database(url: str, schema: str | None) -> list[Transaction]:
+    engine = create_engine(url, schema=schema)
+    try:
+        async with session_factory(engine)() as session:
+            txns, _ = await load_transactions(session)
+    finally:
+        await engine.dispose()
+    return txns
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m checkout.fraud.train",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ap.add_argument("--transactions", required=True, help="a CSV in the handbook's format")
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--transactions", help="a CSV in the handbook's format")
+    src.add_argument("--database-url", help="checkout's database (its own history)")
+    ap.add_argument("--schema", help="the database schema (PostgreSQL)")
     ap.add_argument("--train-from", required=True, help="first day (YYYY-MM-DD)")
     ap.add_argument("--train-to", required=True, help="last day, inclusive (YYYY-MM-DD)")
     ap.add_argument("--delay-days", type=int, default=7)
@@ -201,8 +223,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         c, r, b = (float(x) for x in args.thresholds.split(","))
-        fitted = train_from_file(
-            args.transactions,
+        source: str | list[Transaction] = args.transactions
+        if args.database_url:
+            source = asyncio.run(_from_database(args.database_url, args.schema))
+        fitted = train_from_source(
+            source,
             parse_day(args.train_from),
             parse_day(args.train_to) + DAY,
             delay_days=args.delay_days,
@@ -210,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             as_of=parse_day(args.as_of) if args.as_of else None,
             thresholds=Thresholds(c, r, b),
         )
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, SQLAlchemyError) as exc:
         print(f"train: {exc}", file=sys.stderr)
         return 2
     version = write_artefact(args.out, fitted.model_text, fitted.manifest)

@@ -50,7 +50,7 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
         ],
     )
     tr = got.windows["train"]
-    labels = tr.labels_as_of(t0 + 47 * DAY, CFG.delay_days, CFG.maturity_days)
+    labels = tr.labels_as_of(t0 + 47 * DAY, CFG.maturity_days)
     fitted = train.fit(
         tr,
         labels,
