@@ -79,6 +79,7 @@ class _Test:
     extra: list[float] = field(default_factory=list)
     decision: list[str] = field(default_factory=list)
     verdict: list[str] = field(default_factory=list)
+    reason: list[str] = field(default_factory=list)  # the verdict's first reason, its kind
     cpu_ns: list[int] = field(default_factory=list)  # features + score + explanation
     verify_ns: list[int] = field(default_factory=list)
 
@@ -200,10 +201,10 @@ def run(
         vec = pipeline.features(facts)
         a = model.assess(facts, vec)
         c1 = time.process_time_ns()
-        verdict = ""
+        verdict = reason = ""
         if a.decision is Decision.REVIEW:
             v = verify(facts, pipeline.evidence(facts))
-            verdict = v.verdict.value
+            verdict, reason = v.verdict.value, v.reasons[0].split(":")[0]
             test.verify_ns.append(time.process_time_ns() - c1)
         test.cpu_ns.append(c1 - c0)
         signals = facts.signals()
@@ -216,6 +217,7 @@ def run(
         test.score.append(a.score)
         test.decision.append(a.decision.value)
         test.verdict.append(verdict)
+        test.reason.append(reason)
         test.decided.append(_rank_after_verification(a.score, a.decision, verdict))
         if extra is not None:
             test.extra.append(float(extra.scores(np.asarray([vec]))[0]))
@@ -326,6 +328,17 @@ def _report(
             else:
                 note = "a reviewer decides"
             lines.append(f"  {v.value:<9} {n:>6}  ({f} fraud)  {note}")
+            why = Counter(r for r, vv in zip(test.reason, test.verdict, strict=True) if vv == v)
+            bad = Counter(
+                r
+                for r, vv, y in zip(test.reason, test.verdict, test.fraud, strict=True)
+                if vv == v and y == (1 if v is Verdict.APPROVE else 0)
+            )
+            if v in (Verdict.APPROVE, Verdict.REJECT):
+                lines.append(
+                    "            by first reason: "
+                    + ", ".join(f"{r} {k} ({bad[r]} disagreed)" for r, k in why.most_common())
+                )
         wrong = int(
             ((verdicts == "approve") & (fraud_all == 1)).sum()
             + ((verdicts == "reject") & (fraud_all == 0)).sum()

@@ -273,6 +273,20 @@ def _past_of(st: EntityState, today: int, lag: int) -> _Past:
     return past
 
 
+def _known_1d(st: EntityState, hour_now: int, cfg: StateConfig) -> tuple[int, int]:
+    """(frauds, payments) among the payments made in the 24 hours before the delay (and an
+    hour): the latest ones whose labels are all known."""
+    kf = kn = 0
+    first = hour_now - cfg.delay_days * 24 - 1
+    hours = st.hours
+    for hour in range(first - 23, first + 1):
+        h = hours.get(hour)
+        if h is not None:
+            kf += h[HF]
+            kn += h[HN]
+    return kf, kn
+
+
 def _entity_block(
     st: EntityState | None, now: float, amount: int, currency: str, cfg: StateConfig
 ) -> list[float]:
@@ -301,14 +315,7 @@ def _entity_block(
             n1 += w * h[HN]
             na1 += w * h[HNA]
             a1 += w * h[HA]
-    # the payments made 7-8 days ago (the delay, in hours): every label is known by now
-    kf = kn = 0
-    first = hour_now - cfg.delay_days * 24 - 1
-    for hour in range(first - 23, first + 1):
-        h = hours.get(hour)
-        if h is not None:
-            kf += h[HF]
-            kn += h[HN]
+    kf, kn = _known_1d(st, hour_now, cfg)
     n1h = 0
     for t in reversed(st.recent):
         if t <= now - HOUR:
@@ -355,7 +362,8 @@ class EntityEvidence:
     fraud_known: int
     lagged_risk_30d: float
     lagged_fraud_30d: int
-    lagged_last_day_risk: float  # fraud share on the latest lagged day with payments
+    latest_known_risk: float  # fraud share of the latest payments whose labels are all known
+    # (the 24 hours before the delay; else the latest lagged day with payments)
     fraud_recent: int  # labels known early for payments inside the delay
 
 
@@ -601,6 +609,13 @@ class FeaturePipeline:
                     if b[N] and day > last_day:
                         last_day = day
             matured = max(0, st.ok_total - young_ok - st.fraud_total)
+            kf, kn = _known_1d(st, int(now // HOUR), cfg)
+            if kn:
+                latest = kf / kn
+            elif last_day >= 0:
+                latest = st.days[last_day][F] / st.days[last_day][N]
+            else:
+                latest = 0.0
             entities[kind] = EntityEvidence(
                 kind=kind,
                 value=facts.entity(kind),
@@ -609,9 +624,7 @@ class FeaturePipeline:
                 fraud_known=st.fraud_total,
                 lagged_risk_30d=lagged_f / lagged_n if lagged_n else 0.0,
                 lagged_fraud_30d=lagged_f,
-                lagged_last_day_risk=(
-                    st.days[last_day][F] / st.days[last_day][N] if last_day >= 0 else 0.0
-                ),
+                latest_known_risk=latest,
                 fraud_recent=recent_f,
             )
         linked_before: dict[str, bool] = {}

@@ -89,6 +89,7 @@ def fit(
     early_stopping: int = 100,
     window: tuple[float, float, float] | None = None,
     refit: bool = False,
+    scale_rounds: bool = False,
 ) -> Fitted:
     """Fit on the labelled rows before `calibration_from`, stop early and calibrate on the
     labelled rows from it. `labels`: 1 fraud, 0 genuine, -1 not labelled (left out).
@@ -117,6 +118,10 @@ def fit(
     platt = fit_platt(raw_cal, y_cal)
     p_cal = 1.0 / (1.0 + np.exp(-np.clip(platt.logit(raw_cal), -50, 50)))
     if refit:
+        # the trees again on the whole window: as many as early stopping chose, or (scaled)
+        # as many per labelled payment
+        if scale_rounds:
+            best = max(1, round(best * int(labelled.sum()) / len(y_fit)))
         d_all = lgb.Dataset(rows.X[labelled], labels[labelled], feature_name=names)
         booster = lgb.train(p, d_all, num_boost_round=best)
     model_text = booster.model_to_string(num_iteration=best)

@@ -9,7 +9,8 @@ Verdicts (the first rule group that holds wins):
     reject     something the payment names is known fraudulent: the card, email, device or
                shipping address carries a fraud label; or the seller is in a run of fraud
                (at least 2 labelled frauds and a fraud share of at least a half over the
-               lagged 30 days and on its latest lagged day with payments); or Radar
+               lagged 30 days and among its latest payments whose labels are all known:
+               a run that has not visibly ended); or Radar
                blocked the payment or rated it highest risk
     approve    the card (or, without one, the customer) has at least 5 matured good
                payments and nothing it names has a fraud label; the amount is in line with
@@ -80,7 +81,7 @@ def verify(
         seller is not None
         and seller.lagged_fraud_30d >= SELLER_RUN_FRAUDS
         and seller.lagged_risk_30d >= SELLER_RUN_SHARE
-        and seller.lagged_last_day_risk >= SELLER_RUN_SHARE
+        and seller.latest_known_risk >= SELLER_RUN_SHARE
     ):
         reject.append(f"seller_fraud_run:{seller.lagged_fraud_30d}@{seller.lagged_risk_30d:.2f}")
     if radar is not None and (radar.outcome_type == "blocked" or radar.risk_level == "highest"):
