@@ -6,8 +6,9 @@ evidence and Radar verdict give the same verdict and reasons.
 
 Verdicts (the first rule group that holds wins):
 
-    reject     something the payment names is known fraudulent: the card, email, device or
-               shipping address carries a fraud label; or the seller is in a run of fraud
+    reject     something the payment names is known fraudulent: the email, device or
+               shipping address carries a fraud label, or the card (the customer) does and
+               has fewer than 5 matured good payments; or the seller is in a run of fraud
                (at least 2 labelled frauds and a fraud share of at least a half over the
                lagged 30 days and among its latest payments whose labels are all known:
                a run that has not visibly ended); or Radar
@@ -17,9 +18,11 @@ Verdicts (the first rule group that holds wins):
                its history (at most 2x its 30-day mean and a z-score under 3); every email,
                device and shipping address was seen with it before; the countries agree;
                the seller has no fraud in its lagged window; Radar is not elevated
-    challenge  the card has good history and no fraud label, but the amount is out of line
-               or an email, device or address is new to it: 3-D Secure lets the cardholder
-               prove it is them, which someone holding stolen card details cannot
+    challenge  the card carries a fraud label but has a long good record (the cardholder's
+               card, stolen from); or it has good history and no fraud label, but the
+               amount is out of line or an email, device or address is new to it: 3-D
+               Secure lets the cardholder prove it is them, which someone holding stolen
+               card details cannot
     human      anything else: inconclusive, a reviewer decides
 
 Evidence comes from the engine's per-entity state (pipeline.FeaturePipeline.evidence): the
@@ -71,11 +74,17 @@ def verify(
 ) -> Verification:
     ents = evidence.entities
     reject: list[str] = []
-    for kind in ("card", "customer", "email", "device", "shipping"):
+    for kind in ("email", "device", "shipping"):
         e = ents.get(kind)
         if _fraud(e):
             assert e is not None
             reject.append(f"{kind}_known_fraud:{e.fraud_known}")
+    payer = ents.get("card") or ents.get("customer")
+    compromised = [
+        f"{kind}_known_fraud:{e.fraud_known}"
+        for kind in ("card", "customer")
+        if (e := ents.get(kind)) is not None and e.fraud_known > 0
+    ]
     seller = ents.get("seller")
     if (
         seller is not None
@@ -86,10 +95,18 @@ def verify(
         reject.append(f"seller_fraud_run:{seller.lagged_fraud_30d}@{seller.lagged_risk_30d:.2f}")
     if radar is not None and (radar.outcome_type == "blocked" or radar.risk_level == "highest"):
         reject.append(f"radar:{radar.risk_level}/{radar.outcome_type}")
+    if compromised and (payer is None or payer.matured_good < GOOD_HISTORY):
+        reject += compromised
     if reject:
         return Verification(Verdict.REJECT, tuple(reject))
+    if compromised:
+        assert payer is not None
+        # a card with a confirmed fraud and a long good record is most likely the
+        # cardholder's own card, stolen from: 3-D Secure tells the cardholder from the thief
+        return Verification(
+            Verdict.CHALLENGE, (*compromised, f"payer_good_history:{payer.matured_good}")
+        )
 
-    payer = ents.get("card") or ents.get("customer")
     if payer is None or payer.matured_good < GOOD_HISTORY:
         got = 0 if payer is None else payer.matured_good
         return Verification(Verdict.HUMAN, (f"payer_history_short:{got}<{GOOD_HISTORY}",))

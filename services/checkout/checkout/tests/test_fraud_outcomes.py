@@ -163,6 +163,25 @@ def test_known_fraud_or_a_seller_in_a_fraud_run_or_radar_is_rejected() -> None:
     assert v.verdict is Verdict.REJECT and v.reasons == ("radar:highest/authorized",)
 
 
+def test_a_card_with_a_fraud_label_is_challenged_after_a_long_good_record() -> None:
+    p = FeaturePipeline(config=CFG)
+    _history(p)  # eight good payments, matured
+    stolen = _facts(50, T0 + 20 * DAY, amount=10_000, email="", shipping="")
+    p.record(stolen)
+    p.label(stolen)
+    f = _facts(99, NOW)
+    v = verify(f, p.evidence(f))
+    assert v.verdict is Verdict.CHALLENGE
+    assert v.reasons == ("card_known_fraud:1", "customer_known_fraud:1", "payer_good_history:8")
+    # the same label on a card without that record: rejected
+    q = FeaturePipeline(config=CFG)
+    _history(q, n=2)
+    q.record(stolen)
+    q.label(stolen)
+    v = verify(f, q.evidence(f))
+    assert v.verdict is Verdict.REJECT and v.reasons[0] == "card_known_fraud:1"
+
+
 def test_inconclusive_goes_to_a_human() -> None:
     p = FeaturePipeline(config=CFG)
     f = _facts(1, NOW)
