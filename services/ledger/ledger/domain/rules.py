@@ -20,6 +20,7 @@ __all__ = [
     "BalanceTransaction",
     "Settlement",
     "adjustment",
+    "counter_account",
     "dispute_movement",
     "from_balance_transaction",
     "payment_refunded",
@@ -176,6 +177,18 @@ _COUNTER_ACCOUNT = {
 BOOKABLE_TYPES = frozenset(_COUNTER_ACCOUNT) | {"adjustment"}
 
 
+def counter_account(bt: BalanceTransaction) -> str | None:
+    """The account a balance transaction's gross lands in when booked from Stripe's record
+    (None: Stripe's record cannot say).
+
+    Transfers and application fees land in one connected_payable / platform_fees per
+    currency today. A per-connected-account liability (once the payouts service publishes
+    transfers) is chosen here, from the transaction's connected account; matching needs no
+    change for it, since it compares what entries booked of each balance transaction (gross,
+    fee, settled), whichever accounts they posted to."""
+    return _COUNTER_ACCOUNT.get(bt.type)
+
+
 def from_balance_transaction(
     bt: BalanceTransaction, event_id: str, source_type: str
 ) -> JournalEntry | None:
@@ -187,7 +200,7 @@ def from_balance_transaction(
         if bt.reporting_category in ("dispute", "dispute_reversal"):
             return dispute_movement(event_id, source_type, bt.source, s, refs)
         return None
-    counter = _COUNTER_ACCOUNT.get(bt.type)
+    counter = counter_account(bt)
     if counter is None:
         return None
     return JournalEntry(
