@@ -67,8 +67,8 @@ PAYOUT_TYPES = ("payout", "payout_failure", "payout_cancel")
 PRICED_TYPES = ("charge", "payment")
 # An `adjustment` of these reporting categories is a dispute's money movement.
 DISPUTE_CATEGORIES = ("dispute", "dispute_reversal")
-# Money given back to a customer: contra-revenue.
-_REFUND_TYPES = frozenset({"refund", "payment_refund"})
+# Money given back to a customer, or returned when that failed: contra-revenue either way.
+_REFUND_TYPES = frozenset({"refund", "payment_refund", "refund_failure"})
 
 
 @dataclass(frozen=True)

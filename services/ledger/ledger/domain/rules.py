@@ -23,6 +23,7 @@ __all__ = [
     "counter_account",
     "dispute_movement",
     "from_balance_transaction",
+    "payment_refund_failed",
     "payment_refunded",
     "payment_succeeded",
     "payout_paid",
@@ -131,6 +132,42 @@ def payment_refunded(
     )
 
 
+def payment_refund_failed(
+    event_id: str,
+    payment_id: str,
+    refund_id: str,
+    s: Settlement,
+    refs: dict[str, str],
+    *,
+    presentment: tuple[int, str] | None = None,
+    charge_rate: Decimal | None = None,
+) -> JournalEntry:
+    """Stripe failed (or canceled) a refund and gave the funds back: its `refund_failure`
+    balance transaction is positive. The refund's effect is reversed: credit refunds at the
+    charge's rate (what the refund debited), the rest of a converted return to fx_gain_loss,
+    any fee to fees; the net comes back to Stripe pending.
+    """
+    back = s.gross  # positive amount returned
+    at_charge_rate = back
+    if presentment is not None and charge_rate is not None and s.exchange_rate is not None:
+        amount, currency = presentment
+        at_charge_rate = convert(amount, currency, s.currency, charge_rate)
+    return JournalEntry(
+        source_event_id=event_id,
+        source_type="checkout.payment.refund_failed",
+        source_id=payment_id,
+        description=f"refund {refund_id} of payment {payment_id} failed: funds returned",
+        postings=_legs(
+            ("stripe_pending", s.net, s.currency),
+            ("stripe_fees", s.fee, s.currency),
+            ("refunds", -at_charge_rate, s.currency),
+            ("fx_gain_loss", at_charge_rate - back, s.currency),
+        ),
+        refs={**refs, "balance_transaction": s.balance_transaction_id, "refund": refund_id},
+        link=_booking(s),
+    )
+
+
 def dispute_movement(
     event_id: str, source_type: str, dispute_id: str, s: Settlement, refs: dict[str, str]
 ) -> JournalEntry:
@@ -155,13 +192,15 @@ def dispute_movement(
 
 
 # Balance transaction types the ledger books from Stripe's own record, and the account the
-# gross lands in (the other side of stripe_pending). Charges, refunds and disputes normally
-# come from checkout's events; this table is what healing books when an event never came.
+# gross lands in (the other side of stripe_pending). Charges, refunds, refund failures and
+# disputes normally come from checkout's events; this table is what healing books when an
+# event never came.
 _COUNTER_ACCOUNT = {
     "charge": "revenue",
     "payment": "revenue",
     "refund": "refunds",
     "payment_refund": "refunds",
+    "refund_failure": "refunds",
     "payout": "payouts_in_transit",
     "payout_failure": "payouts_in_transit",
     "payout_cancel": "payouts_in_transit",

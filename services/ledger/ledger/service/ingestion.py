@@ -27,7 +27,13 @@ from payplane.events.v1 import envelope_pb2
 
 from ..domain.entries import JournalEntry
 from ..domain.money import parse_rate
-from ..domain.rules import Settlement, dispute_movement, payment_refunded, payment_succeeded
+from ..domain.rules import (
+    Settlement,
+    dispute_movement,
+    payment_refund_failed,
+    payment_refunded,
+    payment_succeeded,
+)
 
 __all__ = ["SOURCES", "Lookup", "Source", "Translator", "entries_for"]
 
@@ -89,6 +95,37 @@ async def _payment_refunded(envelope: envelope_pb2.Envelope, books: Lookup) -> l
     ]
 
 
+async def _payment_refund_failed(
+    envelope: envelope_pb2.Envelope, books: Lookup
+) -> list[JournalEntry]:
+    """Stripe failed or canceled a refund and returned the funds: the refund's effect is
+    reversed with the `refund_failure` balance transaction that returned them. Without one
+    (Stripe gave none yet) nothing is booked here; reconciliation books the transaction from
+    Stripe's record once it appears."""
+    failed = checkout_events.PaymentRefundFailed.FromString(envelope.payload)
+    if not failed.HasField("settlement") or not failed.settlement.balance_transaction_id:
+        return []
+    s = _settlement(failed.settlement)
+    rate = await books.charge_rate(failed.payment_id) if s.exchange_rate is not None else None
+    refs = {
+        "charge": failed.stripe_charge_id,
+        "stripe_refund": failed.stripe_refund_id,
+        "refund_status": failed.status,
+        "failure_reason": failed.failure_reason,
+    }
+    return [
+        payment_refund_failed(
+            envelope.event_id,
+            failed.payment_id,
+            failed.refund_id,
+            s,
+            {k: v for k, v in refs.items() if v},
+            presentment=(failed.amount.amount_minor, failed.amount.currency),
+            charge_rate=rate,
+        )
+    ]
+
+
 async def _dispute(envelope: envelope_pb2.Envelope, _: Lookup) -> list[JournalEntry]:
     """funds_withdrawn / funds_reinstated move money; opened and closed do not."""
     update = checkout_events.DisputeUpdated.FromString(envelope.payload)
@@ -117,6 +154,7 @@ CHECKOUT = Source(
     translators={
         "payment.succeeded": _payment_succeeded,
         "payment.refunded": _payment_refunded,
+        "payment.refund_failed": _payment_refund_failed,
         "dispute.funds_withdrawn": _dispute,
         "dispute.funds_reinstated": _dispute,
     },

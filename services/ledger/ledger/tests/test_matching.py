@@ -101,6 +101,18 @@ def test_an_unbooked_dispute_adjustment_is_its_own_kind_and_books_the_dispute() 
     assert kinds(classify_transaction(won, None)) == ["unbooked_dispute"]
 
 
+def test_a_refund_failure_matches_its_booking_and_heals_back_to_refunds_when_missing() -> None:
+    returned = bt(type="refund_failure", amount=4_000, fee=0, status="available")
+    assert classify_transaction(returned, LedgerView(4_000, 0, 4_000)) == []
+    [missing] = classify_transaction(returned, None)
+    assert (missing.kind, missing.certain) == ("missing_in_ledger", True)
+    assert missing.healable(POLICY) and missing.fix is not None
+    assert _postings(missing.fix) == {"stripe_pending": 4_000, "refunds": -4_000}
+    [off] = classify_transaction(returned, LedgerView(3_900, 0, 4_000))
+    assert off.kind == "amount_mismatch" and off.fix is not None
+    assert _postings(off.fix) == {"stripe_pending": 100, "refunds": -100}  # not revenue
+
+
 def test_another_fee_booked_is_a_certain_fee_mismatch_against_the_ledger() -> None:
     [f] = classify_transaction(bt(), LedgerView(10_000, 370, 0))
     assert (f.kind, f.amount, f.evidence["against"], f.key) == (
