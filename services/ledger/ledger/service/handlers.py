@@ -22,7 +22,7 @@ from ..domain.accounts import ACCOUNTS, is_known
 from ..domain.chain import ChainBreak, canonical, entry_hash, verify_chain
 from ..domain.entries import JournalEntry
 from ..domain.money import parse_rate
-from .ingestion import entries_for
+from .ingestion import RefusedEvent, entries_for
 
 __all__ = ["CONSUMER", "Ledger", "Statement", "sequence_cursor"]
 
@@ -52,8 +52,14 @@ class Ledger:
     async def handle_event(
         self, envelope: envelope_pb2.Envelope, consumer: str = CONSUMER
     ) -> str | None:
-        """Book the event's entries once: the inbox claim and the entries commit together."""
-        made = await entries_for(envelope, self)
+        """Book the event's entries once: the inbox claim and the entries commit together.
+        An envelope no source's contract covers raises RefusedEvent (nothing booked or
+        claimed; the consumer dead-letters it)."""
+        try:
+            made = await entries_for(envelope, self, consumer)
+        except RefusedEvent as exc:
+            log.error("refused on %s: %s", consumer, exc)
+            raise
         with _tracer.start_as_current_span(
             "ledger.post", attributes={"ledger.source_event_id": envelope.event_id}
         ) as span:
