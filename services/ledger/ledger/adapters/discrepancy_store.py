@@ -123,6 +123,32 @@ class DiscrepancyStore:
         )
         await self.audit(disc_id, actor, "resolved", detail)
 
+    async def page(
+        self, *, kind: str, status: str, run_id: str, after: str, size: int
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Discrepancies by id after `after`, filtered; and whether more follow."""
+        stmt = select(discrepancies)
+        if kind:
+            stmt = stmt.where(discrepancies.c.kind == kind)
+        if status:
+            stmt = stmt.where(discrepancies.c.status == status)
+        if run_id:
+            stmt = stmt.where(discrepancies.c.last_run_id == run_id)
+        if after:
+            stmt = stmt.where(discrepancies.c.id > after)
+        stmt = stmt.order_by(discrepancies.c.id).limit(size + 1)
+        rows = [dict(r._mapping) for r in (await self.session.execute(stmt)).all()]
+        return rows[:size], len(rows) > size
+
+    async def trail(self, disc_id: str) -> list[dict[str, Any]]:
+        """Every audited step of one discrepancy, oldest first."""
+        stmt = (
+            select(discrepancy_audit)
+            .where(discrepancy_audit.c.discrepancy_id == disc_id)
+            .order_by(discrepancy_audit.c.id)
+        )
+        return [dict(r._mapping) for r in (await self.session.execute(stmt)).all()]
+
     async def audit(self, disc_id: str, actor: str, action: str, detail: dict[str, Any]) -> None:
         await self.session.execute(
             insert(discrepancy_audit).values(

@@ -33,6 +33,12 @@ class RunStore:
         )  # fmt: skip
         return run_id
 
+    async def get(self, run_id: str) -> dict[str, Any] | None:
+        row = (
+            await self.session.execute(select(recon_runs).where(recon_runs.c.id == run_id))
+        ).first()
+        return None if row is None else dict(row._mapping)
+
     async def completed(self, run_id: str, summary: dict[str, Any]) -> None:
         await self.session.execute(
             update(recon_runs)
