@@ -1,6 +1,6 @@
 # One image for every payplane service; the command picks one: `python -m checkout`,
-# `python -m ledger`, ... (deploy/k8s sets it per Deployment). The dev overlay also runs the
-# Stripe emulator from it (`python -m stripe_emulator`).
+# `python -m ledger`, `python -m console`, ... (deploy/k8s sets it per Deployment). The dev
+# overlay also runs the Stripe emulator from it (`python -m stripe_emulator`).
 #   docker build -t payplane:dev .
 FROM python:3.11-slim AS build
 WORKDIR /app
@@ -23,7 +23,7 @@ COPY services ./services
 ENV PATH=/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONPATH=/app/gen:/app/libs:/app/tools:/app/services/checkout:/app/services/billing:/app/services/payouts:/app/services/ledger
+    PYTHONPATH=/app/gen:/app/libs:/app/tools:/app/services/checkout:/app/services/billing:/app/services/payouts:/app/services/ledger:/app/services/console
 # No root, nothing to write but mounted volumes (the manifests mount /tmp and /var/lib/payplane).
 USER 10001:10001
 EXPOSE 50051 8101

@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PROTO_SRC := $(shell find protos -name '*.proto')
 PROTO_STAMP := gen/.stamp
 
-.PHONY: install proto test lint run demo bench emulator clean
+.PHONY: install proto test lint run demo bench emulator clean browser
 
 install: $(STAMP) $(PROTO_STAMP)
 
@@ -35,7 +35,20 @@ lock:
 	$(UV) pip compile pyproject.toml --extra dev --extra bench --python-version 3.11 \
 		--generate-hashes -q -o requirements.lock
 
-test: install
+# Debian's chromium for the browser tests (tests/browser), installed with apt-get where it is
+# available (as root, or through sudo). Elsewhere this says so and the browser tests skip,
+# naming the reason; nothing is downloaded by Playwright itself.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo -n ); \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null \
+	    || echo "make browser: could not install chromium; the browser tests will skip"; \
+	else echo "make browser: no apt-get here; the browser tests will skip (they need $(CHROMIUM))"; fi
+
+test: install browser
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: install

@@ -29,6 +29,7 @@ EXPECTED: Mapping[str, Mapping[str, frozenset[str]]] = {
     _CHECKOUT: {
         "CreatePayment": frozenset(_TAKERS),
         "GetPayment": frozenset(_PAYMENT_READERS),
+        "GetPaymentTimeline": frozenset(_PAYMENT_READERS),
         "ListPayments": frozenset(_PAYMENT_READERS),
         "RefundPayment": frozenset({"storefront", "admin", "support"}),
         "CapturePayment": frozenset(_TAKERS),
@@ -49,6 +50,7 @@ EXPECTED: Mapping[str, Mapping[str, frozenset[str]]] = {
         "RunReconciliation": frozenset(_BOOKS),
         "GetReconciliationRun": frozenset(_BOOKS),
         "ListDiscrepancies": frozenset(_BOOKS),
+        "GetDiscrepancy": frozenset(_BOOKS),
         "ResolveDiscrepancy": frozenset(_BOOKS),
     },
 }
@@ -57,6 +59,7 @@ EXPECTED: Mapping[str, Mapping[str, frozenset[str]]] = {
 # created. Any other allowed role acts on its own payments only: someone else's is NOT_FOUND.
 ACROSS_CALLERS: Mapping[tuple[str, str], frozenset[str]] = {
     (_CHECKOUT, "GetPayment"): frozenset({"admin", "support", "reviewer", "ledger"}),
+    (_CHECKOUT, "GetPaymentTimeline"): frozenset({"admin", "support", "reviewer", "ledger"}),
     (_CHECKOUT, "ListPayments"): frozenset({"admin", "support", "reviewer", "ledger"}),
     (_CHECKOUT, "RefundPayment"): frozenset({"admin", "support"}),
     (_CHECKOUT, "CancelPayment"): frozenset({"admin", "support"}),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from stack.config import SERVICES
+from stack.config import CONSOLE_PORT, SERVICES
 
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
 KUSTOMIZATIONS = sorted(K8S.rglob("kustomization.yaml"))
@@ -118,6 +118,26 @@ def test_base_services_match_the_local_stack() -> None:
         for kind in ("Deployment", "Service", "PodDisruptionBudget", "NetworkPolicy"):
             assert f"kind: {kind}" in text, f"{spec.name} lacks a {kind}"
         assert "resources:" in text and "limits:" in text
+
+
+def test_the_console_is_in_the_base_and_both_overlays() -> None:
+    """The console: the stack's port, HTTP probes, its Secret, a client of the services."""
+    assert "- console.yaml" in (K8S / "base" / "kustomization.yaml").read_text()
+    text = (K8S / "base" / "console.yaml").read_text()
+    assert 'command: ["python", "-m", "console"]' in text
+    assert f"containerPort: {CONSOLE_PORT.default}" in text
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert re.search(rf"{probe}:\n\s+httpGet:\n\s+path: /healthz", text), probe
+    for key in ("credentials", "users", "session-secret"):
+        assert re.search(rf"name: payplane-console\n\s+key: {key}", text), key
+    assert 'payplane.io/client: "true"' in text  # the services' policies admit it
+    for kind in ("Deployment", "Service", "PodDisruptionBudget", "NetworkPolicy"):
+        assert f"kind: {kind}" in text, f"the console lacks a {kind}"
+    dev = (K8S / "overlays" / "dev" / "kustomization.yaml").read_text()
+    assert "name: payplane-console" in dev and "reviewer=dev-reviewer-token" in dev
+    prod = (K8S / "overlays" / "prod" / "kustomization.yaml").read_text()
+    assert re.search(r"- name: console\n\s+count: \d+", prod)
+    assert "CONSOLE_COOKIE_SECURE=true" in prod
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")

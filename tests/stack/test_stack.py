@@ -13,17 +13,20 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from console.passwords import verify_password
+from console.users import parse_users
 from payplane.checkout.v1 import checkout_pb2, checkout_pb2_grpc
 from payplane.common.v1 import common_pb2
 from payplane.grpckit import channel, idempotency_metadata
 from payplane.ledger.v1 import ledger_pb2, ledger_pb2_grpc
-from stack.config import DEV_CALLERS
+from stack.config import DEV_CALLERS, DEV_USERS
 from stack.launch import free_ports_env
 
 REPO = Path(__file__).resolve().parents[2]
@@ -70,6 +73,12 @@ class Output:
 
     def text(self) -> str:
         return "\n".join(self.lines)
+
+
+def fetch(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        assert resp.status == 200, url
+        return str(resp.read().decode())
 
 
 def alive(pid: int) -> bool:
@@ -169,6 +178,12 @@ async def test_the_stack_runs_books_a_payment_and_stops_without_orphans(
     state = json.loads((run_dir / "stack.json").read_text())
     names = [p["name"] for p in state["processes"]]
     assert names[:2] == ["nats", "stripe_emulator"] and {"checkout", "ledger"} <= set(names)
+    assert names[-1] == "console"  # started last, once the services it calls are up
+    console_url = state["console"]["url"]
+    assert any(line.startswith("console") and console_url in line for line in out.lines)
+    assert any("sign-ins" in line and "alice/alice-dev-password" in line for line in out.lines)
+    login = await asyncio.to_thread(fetch, f"{console_url}/login")
+    assert "Sign in" in login
     for p in state["processes"]:  # the table names each one
         assert any(line.startswith(p["name"]) and str(p["pid"]) in line for line in out.lines)
     pids = [int(p["pid"]) for p in state["processes"]]
@@ -184,3 +199,11 @@ async def test_the_stack_runs_books_a_payment_and_stops_without_orphans(
     assert processes_mentioning(str(run_dir)) == []
     assert not (run_dir / "stack.json").exists()
     assert (run_dir / "logs" / "checkout.log").stat().st_size > 0
+
+
+def test_the_dev_users_passwords_match_their_hashes() -> None:
+    users = parse_users(",".join(f"{n}:{role}:{h}" for n, (role, _, h) in DEV_USERS.items()))
+    assert {u.role.value for u in users.values()} == {"reviewer", "finance", "support", "admin"}
+    for name, (_, password, hashed) in DEV_USERS.items():
+        assert verify_password(password, hashed), name
+        assert set(DEV_USERS[name][0:1]) <= set(DEV_CALLERS)  # each role has a dev caller

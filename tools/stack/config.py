@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "CONSOLE_PORT",
     "DEV_CALLERS",
     "DEV_STRIPE_KEY",
+    "DEV_USERS",
     "EMULATOR_PORT",
     "NATS_PORT",
     "SERVICES",
@@ -36,6 +38,18 @@ DEV_CALLERS: dict[str, str] = {
     "reviewer": "dev-reviewer-token",
 }
 DEV_STRIPE_KEY = "sk_test_payplane_local"
+# Development sign-ins for the console (local stack only): name -> (role, password, its
+# scrypt hash as `python -m console hash-password` makes it; a test checks they match).
+DEV_USERS: dict[str, tuple[str, str, str]] = {
+    "alice": ("reviewer", "alice-dev-password",
+              "scrypt$14$8$5$YE8QjHUjP-9KRMPVsp3nPg$PYB4UHv_ZU-fG9uW18xqfc12zNLSGfN-BRzCmghqLY8"),
+    "fiona": ("finance", "fiona-dev-password",
+              "scrypt$14$8$5$-AUc_FsuHXsrqLy6ULqt0w$CXpQP3XNsygHRiFKcRmbRSrXAe_5OxgdBZGYOxJmaAM"),
+    "sam": ("support", "sam-dev-password",
+            "scrypt$14$8$5$MDFxxrMyM-M4hOe7SqYlhQ$GEJXm1deJjk4vfYaCDq8p-BAbyqcQUDG1S9xkZ3VNyE"),
+    "ada": ("admin", "ada-dev-password",
+            "scrypt$14$8$5$TqbaCAadJikBRCvxQ_WCuw$_ETQ3QZxSbmxFaoDsyaLfBYvSpjRA1L6k3AFdK6r7O4"),
+}  # fmt: skip
 
 
 class StackError(Exception):
@@ -62,6 +76,15 @@ class PortSetting:
 
 NATS_PORT = PortSetting("PAYPLANE_NATS_PORT", 14222)
 EMULATOR_PORT = PortSetting("PAYPLANE_EMULATOR_PORT", 12111)
+CONSOLE_PORT = PortSetting("PAYPLANE_CONSOLE_PORT", 8100)
+
+
+def console_available() -> bool:
+    """The operators' console (services/console) is installed and runnable."""
+    spec = importlib.util.find_spec("console")
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    return any((Path(p) / "__main__.py").is_file() for p in spec.submodule_search_locations)
 
 
 @dataclass(frozen=True)
@@ -139,6 +162,7 @@ class StackConfig:
     start_timeout_s: float
     stop_grace_s: float
     fresh: bool = False
+    console_port: int | None = None  # None: the console is not part of this stack
 
     @property
     def logs_dir(self) -> Path:
@@ -147,6 +171,14 @@ class StackConfig:
     @property
     def emulator_url(self) -> str:
         return f"http://{HOST}:{self.emulator_port}"
+
+    @property
+    def console_url(self) -> str | None:
+        return None if self.console_port is None else f"http://{HOST}:{self.console_port}"
+
+    def console_users(self) -> dict[str, tuple[str, str, str]]:
+        """The dev users whose role has a caller credential in this stack."""
+        return {name: u for name, u in DEV_USERS.items() if u[0] in self.callers}
 
     @property
     def caller_tokens(self) -> str:
@@ -188,6 +220,7 @@ class StackConfig:
             start_timeout_s=_seconds(env, "PAYPLANE_START_TIMEOUT_S", 60.0),
             stop_grace_s=_seconds(env, "PAYPLANE_STOP_GRACE_S", 15.0),
             fresh=fresh,
+            console_port=CONSOLE_PORT.resolve(env) if console_available() else None,
         )
         config.check_distinct()
         return config
@@ -201,6 +234,8 @@ class StackConfig:
                 ports.append(
                     (f"{sp.spec.name} webhooks", sp.webhook_port, sp.spec.webhook_port.var)
                 )
+        if self.console_port is not None:
+            ports.append(("console", self.console_port, CONSOLE_PORT.var))
         if self.nats_url is None and self.nats_port_fixed:
             ports.append(("NATS", self.nats_port, NATS_PORT.var))
         return ports

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-__all__ = ["emulator_healthy", "grpc_serving", "nats_accepting", "port_free"]
+__all__ = ["emulator_healthy", "grpc_serving", "http_ok", "nats_accepting", "port_free"]
 
 
 def port_free(host: str, port: int) -> bool:
@@ -49,6 +49,15 @@ def emulator_healthy(base_url: str, timeout_s: float = 1.0) -> bool:
         with urllib.request.urlopen(f"{base_url}/_emulator/health", timeout=timeout_s) as resp:
             return bool(json.loads(resp.read()).get("ok"))
     except (OSError, ValueError, urllib.error.URLError):
+        return False
+
+
+def http_ok(url: str, timeout_s: float = 1.0) -> bool:
+    """GET `url` answers 200."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
+            return bool(resp.status == 200)
+    except (OSError, urllib.error.URLError):
         return False
 
 

@@ -18,11 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .config import EMULATOR_PORT, NATS_PORT, SERVICES
+from .config import CONSOLE_PORT, EMULATOR_PORT, NATS_PORT, SERVICES
 
 __all__ = ["free_ports_env", "launched_stack"]
 
-_AVOID = {4222, NATS_PORT.default, EMULATOR_PORT.default} | {
+_AVOID = {4222, NATS_PORT.default, EMULATOR_PORT.default, CONSOLE_PORT.default} | {
     p.default for s in SERVICES for p in (s.grpc_port, s.webhook_port) if p is not None
 }
 
@@ -43,6 +43,7 @@ def free_ports_env(run_dir: Path) -> dict[str, str]:
     taken: set[int] = set()
     env[NATS_PORT.var] = str(_free_port(taken))
     env[EMULATOR_PORT.var] = str(_free_port(taken))
+    env[CONSOLE_PORT.var] = str(_free_port(taken))
     for spec in SERVICES:
         for setting in (spec.grpc_port, spec.webhook_port):
             if setting is not None:

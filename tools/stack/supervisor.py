@@ -12,6 +12,7 @@ import ctypes
 import functools
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -27,7 +28,15 @@ from typing import Any, TextIO
 from payplane.natsd import nats_server_binary
 
 from . import health
-from .config import DEV_STRIPE_KEY, EMULATOR_PORT, HOST, NATS_PORT, StackConfig, StackError
+from .config import (
+    CONSOLE_PORT,
+    DEV_STRIPE_KEY,
+    EMULATOR_PORT,
+    HOST,
+    NATS_PORT,
+    StackConfig,
+    StackError,
+)
 from .webhooks import register_endpoint, restricted_key, stripe_client
 
 __all__ = ["Child", "Stack"]
@@ -37,7 +46,9 @@ __all__ = ["Child", "Stack"]
 _SERVICE_VARS = {
     "DATABASE_URL", "DATABASE_SCHEMA", "NATS_URL", "STRIPE_API_KEY", "STRIPE_API_BASE",
     "STRIPE_WEBHOOK_SECRETS", "STRIPE_MAX_RPS", "GRPC_HOST", "GRPC_PORT", "WEBHOOK_HOST",
-    "WEBHOOK_PORT", "CALLER_TOKENS", "LOG_LEVEL", "SERVICE_NAME",
+    "WEBHOOK_PORT", "CALLER_TOKENS", "LOG_LEVEL", "SERVICE_NAME", "CONSOLE_HOST", "CONSOLE_PORT",
+    "CONSOLE_USERS", "CONSOLE_CREDENTIALS", "CONSOLE_SESSION_SECRET", "CONSOLE_COOKIE_SECURE",
+    "CHECKOUT_ADDRESS", "LEDGER_ADDRESS",
 }  # fmt: skip
 _PR_SET_PDEATHSIG = 1
 _POLL_S = 0.1
@@ -94,6 +105,7 @@ class Stack:
         self.nats: Child | None = None
         self.emulator: Child | None = None
         self.services: list[Child] = []
+        self.console: Child | None = None
         self._stop = threading.Event()
         self._hurry = False
         self._preexec = _parent_death_signal()
@@ -226,6 +238,39 @@ class Stack:
                 )
             )
         self._wait_healthy(self.services, "the services")
+        if cfg.console_url is not None:
+            self.console = self._start_console(cfg.console_url)
+            self._wait_healthy([self.console], "the console")
+
+    def _start_console(self, url: str) -> Child:
+        """The operators' console: a client of the services with a credential per role."""
+        cfg = self.config
+        addresses = {sp.spec.name: sp.grpc_address for sp in cfg.services}
+        roles = {role for role, _, _ in cfg.console_users().values()}
+        env = {k: v for k, v in os.environ.items() if k not in _SERVICE_VARS}
+        env.update(
+            CONSOLE_HOST=HOST,
+            CONSOLE_PORT=str(cfg.console_port),
+            CHECKOUT_ADDRESS=addresses.get("checkout", ""),
+            LEDGER_ADDRESS=addresses.get("ledger", ""),
+            CONSOLE_CREDENTIALS=",".join(
+                f"{role}={token}" for role, token in cfg.callers.items() if role in roles
+            ),
+            CONSOLE_USERS=",".join(
+                f"{name}:{role}:{hashed}" for name, (role, _, hashed) in cfg.console_users().items()
+            ),
+            # A new secret per start: sessions end with the stack, nothing to keep safe.
+            CONSOLE_SESSION_SECRET=secrets.token_urlsafe(32),
+            LOG_LEVEL=cfg.log_level,
+            PYTHONUNBUFFERED="1",
+        )
+        return self._spawn(
+            "console",
+            [sys.executable, "-m", "console"],
+            address=url,
+            healthy=lambda: health.http_ok(f"{url}/healthz"),
+            env=env,
+        )
 
     def _service_env(self, nats_url: str, webhook_secret: str) -> dict[str, str]:
         cfg = self.config
@@ -353,7 +398,7 @@ class Stack:
     # -- running ----------------------------------------------------------------------------
 
     def children(self) -> list[Child]:
-        found = [self.nats, self.emulator, *self.services]
+        found = [self.nats, self.emulator, *self.services, self.console]
         return [c for c in found if c is not None]
 
     def state(self) -> dict[str, Any]:
@@ -368,6 +413,14 @@ class Stack:
                 for sp in cfg.services
             },
             "callers": cfg.callers,
+            "console": (
+                {
+                    "url": cfg.console_url,
+                    "users": {n: [u[0], u[1]] for n, u in cfg.console_users().items()},
+                }
+                if self.console is not None
+                else None
+            ),
             "processes": [
                 {"name": c.name, "pid": c.pid, "address": c.address, "log": str(c.log or "")}
                 for c in self.children()
@@ -396,6 +449,10 @@ class Stack:
         callers = "  ".join(f"{c}={t}" for c, t in self.config.callers.items())
         self._print("\n".join(lines))
         self._print(f"dev callers (Bearer tokens): {callers}")
+        if self.console is not None:
+            users = "  ".join(f"{n}/{pw} ({role})" for n, (role, pw, _) in
+                              self.config.console_users().items())  # fmt: skip
+            self._print(f"console {self.console.address} sign-ins (name/password): {users}")
         self._print(
             f"payplane stack ready in {time.monotonic() - self._started:.1f}s "
             f"(run dir {self.config.run_dir}); `make demo` drives it; Ctrl-C stops it"
@@ -416,9 +473,10 @@ class Stack:
     # -- shutdown ---------------------------------------------------------------------------
 
     def shutdown(self) -> None:
-        """Services first (they drain), then the emulator, then NATS. Safe to call twice."""
+        """The console, the services (they drain), the emulator, NATS. Safe to call twice."""
         (self.config.run_dir / "stack.json").unlink(missing_ok=True)
         groups = [
+            ("console", [self.console] if self.console else []),
             ("services", self.services),
             ("stripe emulator", [self.emulator] if self.emulator else []),
             ("NATS", [self.nats] if self.nats else []),
@@ -460,6 +518,7 @@ def describe_ports() -> list[tuple[str, str, str]]:
     rows = [
         ("NATS", NATS_PORT.var, f"{NATS_PORT.default} (a free port if taken)"),
         ("Stripe emulator", EMULATOR_PORT.var, str(EMULATOR_PORT.default)),
+        ("console (HTTP)", CONSOLE_PORT.var, str(CONSOLE_PORT.default)),
     ]
     for spec in SERVICES:
         rows.append((f"{spec.name} gRPC", spec.grpc_port.var, str(spec.grpc_port.default)))

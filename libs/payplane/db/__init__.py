@@ -12,6 +12,7 @@ Usage, in a service's composition root (never at import time):
 
 Plain `sqlite:///x.db` and `postgresql://...` URLs get the async driver (aiosqlite, asyncpg).
 A migrations folder's `env.py` calls `alembic_env(target_metadata)` and nothing else.
+`ping(engine)` is the database's health check (True when `SELECT 1` answers in time).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 from ._engine import async_url, create_engine, session_factory
 from ._errors import DatabaseError, MigrationError, UnsupportedDatabaseURL
 from ._migrations import alembic_env, run_migrations
+from ._ping import ping
 
 __all__ = [
     "DatabaseError",
@@ -27,6 +29,7 @@ __all__ = [
     "alembic_env",
     "async_url",
     "create_engine",
+    "ping",
     "run_migrations",
     "session_factory",
 ]

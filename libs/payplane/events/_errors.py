@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-__all__ = ["EnvelopeError", "EventsError", "PublishError"]
+__all__ = ["EnvelopeError", "EventsError", "PublishError", "RetryableError"]
 
 
 class EventsError(Exception):
@@ -13,3 +13,8 @@ class PublishError(EventsError):
 
 class EnvelopeError(EventsError):
     """A message body is not a decodable Envelope."""
+
+
+class RetryableError(EventsError):
+    """Raised by a handler whose failure will pass (a dependency is down, not the message
+    wrong): the Consumer backs off and retries it without counting toward dead-lettering."""

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -14,7 +15,7 @@ from sqlalchemy import (
     Table,
 )
 
-__all__ = ["inbox_table", "outbox_table"]
+__all__ = ["inbox_table", "outbox_table", "relay_state_columns"]
 
 # BIGINT on PostgreSQL, but SQLite only autoincrements an INTEGER PRIMARY KEY.
 _Id = BigInteger().with_variant(Integer(), "sqlite")
@@ -37,7 +38,24 @@ def outbox_table(metadata: MetaData, name: str = "outbox") -> Table:
         Column("headers", JSON, nullable=False, default=dict),
         Column("created_at", DateTime(timezone=True), nullable=False, default=_now),
         Column("sent_at", DateTime(timezone=True), nullable=True, index=True),
+        *relay_state_columns(),
     )
+
+
+def relay_state_columns(*, indexed: bool = True) -> list[Column[Any]]:
+    """The relay's bookkeeping on an outbox row (see `Relay`), also added to older tables by
+    `upgrade_outbox_table`."""
+    return [
+        # A relay's claim on the row while it publishes it: a token and a lease end. A claim
+        # whose lease has passed belongs to a relay that died or hung; anyone may take it.
+        Column("claim_token", String(36), nullable=True),
+        Column("claimed_until", DateTime(timezone=True), nullable=True),
+        # Failed publishes that JetStream's answer pinned on this row (an outage does not count).
+        Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+        Column("last_error", String(512), nullable=True),
+        # Set aside: the row will not be published until an operator requeues it.
+        Column("parked_at", DateTime(timezone=True), nullable=True, index=indexed),
+    ]
 
 
 def inbox_table(metadata: MetaData, name: str = "inbox") -> Table:

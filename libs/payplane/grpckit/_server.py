@@ -20,11 +20,25 @@ from ._auth import CallerAuth
 from ._pipeline import PayplaneInterceptor
 from .errors import STATUS_BY_ERROR
 
-__all__ = ["ConfigurationError", "GrpcKitError", "create_server", "drain", "serve"]
+__all__ = [
+    "LIVENESS",
+    "ConfigurationError",
+    "GrpcKitError",
+    "ServerHealth",
+    "create_server",
+    "drain",
+    "serve",
+    "server_health",
+]
 
 log = logging.getLogger("payplane.grpckit")
 
 AddServicer = Callable[[Any, grpc.aio.Server], None]
+
+# A health "service" that is SERVING while the process runs (NOT_SERVING once it drains),
+# whatever its dependencies: for liveness and startup probes. "" and the service names are
+# readiness, which HealthMonitor turns NOT_SERVING while a dependency is away.
+LIVENESS = "liveness"
 
 
 class GrpcKitError(Exception):
@@ -44,12 +58,19 @@ class _AsyncHealth(Protocol):
 
 
 @dataclass
-class _ServerState:
-    health: _AsyncHealth
+class ServerHealth:
+    """A server's grpc.health.v1 servicer and the services it reports on."""
+
+    servicer: _AsyncHealth
     service_names: tuple[str, ...]
 
 
-_STATE: weakref.WeakKeyDictionary[grpc.aio.Server, _ServerState] = weakref.WeakKeyDictionary()
+_STATE: weakref.WeakKeyDictionary[grpc.aio.Server, ServerHealth] = weakref.WeakKeyDictionary()
+
+
+def server_health(server: grpc.aio.Server) -> ServerHealth | None:
+    """The health state of a server made by `create_server` (None for any other server)."""
+    return _STATE.get(server)
 
 
 def _async_health_servicer() -> _AsyncHealth:
@@ -79,7 +100,8 @@ async def create_server(
 
     `services` pairs each generated `add_XServicer_to_server` with its servicer;
     `service_names` are their full names ("payplane.checkout.v1.CheckoutService"), reported
-    SERVING by grpc.health.v1 and listed by reflection. `mutating_methods` are full method
+    SERVING by grpc.health.v1 (and `LIVENESS`, which dependency checks never touch) and
+    listed by reflection. `mutating_methods` are full method
     names ("/payplane.checkout.v1.CheckoutService/CreatePayment") that require an
     idempotency-key. `error_table` adds to (or overrides) errors.STATUS_BY_ERROR.
     Returns the server and the port it listens on (pass port=0 to pick a free one).
@@ -107,7 +129,7 @@ async def create_server(
         add(servicer, server)
     health_servicer = _async_health_servicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    for name in ("", *names):  # "" is the server as a whole
+    for name in ("", *names, LIVENESS):  # "" is the server as a whole
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection(
         (*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
@@ -117,7 +139,7 @@ async def create_server(
     if bound == 0:
         raise ConfigurationError(f"could not listen on {address}")
     await server.start()
-    _STATE[server] = _ServerState(health_servicer, names)
+    _STATE[server] = ServerHealth(health_servicer, names)
     log.info("gRPC server listening on %s:%d (%s)", host, bound, ", ".join(names))
     return server, bound
 
@@ -127,7 +149,7 @@ async def drain(server: grpc.aio.Server, grace_s: float = 10.0) -> None:
     state = _STATE.get(server)
     if state is not None:
         # Load balancers and kubelet probes see NOT_SERVING and route elsewhere.
-        await state.health.enter_graceful_shutdown()
+        await state.servicer.enter_graceful_shutdown()
     log.info("draining gRPC server (grace %.1fs)", grace_s)
     await server.stop(grace_s)
 

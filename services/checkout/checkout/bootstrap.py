@@ -9,18 +9,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
-import nats
 from aiohttp import web
 from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from payplane.checkout.v1 import checkout_pb2_grpc, review_pb2_grpc
-from payplane.db import create_engine, run_migrations, session_factory
-from payplane.events import Consumer, Inbox, Outbox, Relay, ensure_stream, run_housekeeping
-from payplane.grpckit import CallerAuth, PageTokens, create_server, drain
+from payplane.db import create_engine, ping, run_migrations, session_factory
+from payplane.events import (
+    Consumer,
+    EventsWatch,
+    Inbox,
+    Outbox,
+    Relay,
+    ensure_stream,
+    run_housekeeping,
+)
+from payplane.grpckit import CallerAuth, HealthMonitor, PageTokens, create_server, drain
 from payplane.idempotency import IdempotencyStore
+from payplane.natsconn import NatsConnection, NatsUnavailable
 from payplane.stripe_gateway import GatewayConfig, StripeGateway
-from payplane.webhooks import create_webhook_app
+from payplane.webhooks import KeyValueCursor, WebhookBackfill, create_webhook_app
 
 from .adapters import tables
 from .adapters.stripe_clock import detect_clock
@@ -60,6 +69,7 @@ STRIPE_PERMISSIONS = {
     "disputes": "read",
     "reviews": "write",
     "radar": "read",
+    "events": "read",  # the webhook backfill lists what Stripe could not deliver
 }
 MUTATING = {
     f"/{SERVICE}/CreatePayment",
@@ -82,6 +92,7 @@ PERMISSIONS = {
     f"/{SERVICE}/RefundPayment": {"storefront", "admin", "support"},
     f"/{SERVICE}/GetPayment": _READERS,
     f"/{SERVICE}/ListPayments": _READERS,
+    f"/{SERVICE}/GetPaymentTimeline": _READERS,
     f"/{REVIEW_SERVICE}/ListReviews": {"reviewer", "admin", "support"},
     f"/{REVIEW_SERVICE}/GetReview": {"reviewer", "admin", "support"},
     f"/{REVIEW_SERVICE}/ApproveReview": _REVIEWERS,
@@ -93,6 +104,7 @@ PERMISSIONS = {
 _ACROSS_READERS = {"admin", "support", "reviewer", "ledger"}
 ACROSS_CALLERS = {
     f"/{SERVICE}/GetPayment": _ACROSS_READERS,
+    f"/{SERVICE}/GetPaymentTimeline": _ACROSS_READERS,
     f"/{SERVICE}/ListPayments": _ACROSS_READERS,
     f"/{SERVICE}/RefundPayment": {"admin", "support"},
     f"/{SERVICE}/CancelPayment": {"admin", "support"},
@@ -101,13 +113,21 @@ ACROSS_CALLERS = {
 }
 EVENTS_STREAM = "CHECKOUT"
 MIGRATIONS = str(Path(__file__).parent / "migrations")
+# How long start() waits for NATS before serving anyway (health NOT_SERVING until it comes).
+NATS_START_WAIT_S = 10.0
+
+
+async def _declare_streams(js: JetStreamContext) -> None:
+    """After every (re)connection to NATS: the streams checkout publishes to."""
+    await ensure_stream(js, EVENTS_STREAM, ["checkout.>"])
+    await ensure_stream(js, stripe_events.STREAM, [f"{stripe_events.SUBJECT_PREFIX}.>"])
 
 
 @dataclass
 class CheckoutApp:
     settings: CheckoutSettings
     engine: AsyncEngine
-    nc: NATS
+    nc: NATS  # the raw client of `nats` below
     gateway: StripeGateway
     checkout: Checkout
     desk: ReviewDesk
@@ -120,6 +140,10 @@ class CheckoutApp:
     webhook_port: int
     relay: Relay
     consumer: Consumer
+    nats: NatsConnection
+    health: HealthMonitor
+    backfill: WebhookBackfill
+    watch: EventsWatch
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def stop(self, grace_s: float = 10.0) -> None:
@@ -128,13 +152,14 @@ class CheckoutApp:
         await self.webhook_runner.cleanup()
         self.relay.stop()
         self.consumer.stop()
+        self.backfill.stop()
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.checkout.drain()
-        await self.nc.drain()
+        await self.nats.close()  # never raises, NATS up or not
         await self.gateway.aclose()
         await self.engine.dispose()
 
@@ -152,10 +177,11 @@ async def start(settings: CheckoutSettings) -> CheckoutApp:
             max_requests_per_s=settings.stripe_max_rps,
         )
     )
-    nc = await nats.connect(settings.nats_url, name="checkout")
-    js = nc.jetstream()
-    await ensure_stream(js, EVENTS_STREAM, ["checkout.>"])
-    await ensure_stream(js, stripe_events.STREAM, [f"{stripe_events.SUBJECT_PREFIX}.>"])
+    conn = NatsConnection(settings.nats_url, name="checkout", on_connect=[_declare_streams])
+    await conn.start()
+    with contextlib.suppress(NatsUnavailable):
+        await conn.wait_ready(NATS_START_WAIT_S)
+    js = conn.jetstream
     outbox = Outbox(tables.outbox)
     inbox = Inbox(tables.inbox)
     live = FraudModel.load(settings.fraud_model_path or DEFAULT_MODEL_PATH)
@@ -198,7 +224,8 @@ async def start(settings: CheckoutSettings) -> CheckoutApp:
         host=settings.grpc_host,
         port=settings.grpc_port,
     )
-    webhook_app = create_webhook_app(settings.webhook_secrets, stripe_events.make_publisher(js))
+    publish_stripe_event = stripe_events.make_publisher(js)
+    webhook_app = create_webhook_app(settings.webhook_secrets, publish_stripe_event)
     runner = web.AppRunner(webhook_app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
@@ -215,11 +242,22 @@ async def start(settings: CheckoutSettings) -> CheckoutApp:
         f"{stripe_events.SUBJECT_PREFIX}.>",
         stripe_events.make_handler(cases, sessions, inbox),
     )
-    await consumer.ensure()
+    health = HealthMonitor(server, {"nats": conn.check, "database": lambda: ping(engine)})
+    await health.check_once()
+    backfill = WebhookBackfill(
+        gateway,
+        publish_stripe_event,
+        stripe_events.EVENT_TYPES,
+        cursor=KeyValueCursor(js, key="checkout"),
+        interval_s=settings.webhook_backfill_interval_s,
+        lookback_s=settings.webhook_backfill_lookback_s,
+        clock=stripe_clock.now,
+    )
+    watch = EventsWatch(js, sessions=sessions, outbox=outbox, consumers=[consumer])
     app = CheckoutApp(
         settings,
         engine,
-        nc,
+        conn.client,
         gateway,
         checkout,
         desk,
@@ -232,6 +270,10 @@ async def start(settings: CheckoutSettings) -> CheckoutApp:
         webhook_port,
         relay,
         consumer,
+        conn,
+        health,
+        backfill,
+        watch,
     )
     app.tasks = [
         asyncio.create_task(relay.run(), name="checkout-relay"),
@@ -242,6 +284,9 @@ async def start(settings: CheckoutSettings) -> CheckoutApp:
         asyncio.create_task(
             run_housekeeping(sessions, outbox=outbox, inbox=inbox), name="checkout-housekeeping"
         ),
+        asyncio.create_task(health.run(), name="checkout-health"),
+        asyncio.create_task(backfill.run(), name="checkout-webhook-backfill"),
+        asyncio.create_task(watch.run(), name="checkout-events-watch"),
     ]
     log.info("checkout up: gRPC %s:%d, webhooks %s:%d", settings.grpc_host, grpc_port,
              settings.webhook_host, webhook_port)  # fmt: skip

@@ -42,6 +42,11 @@ class CheckoutSettings(GrpcServiceSettings):
     # age well above the longest RPC deadline (60 s).
     pending_sweep_after_s: float = Field(default=300.0, gt=0)
     pending_sweep_interval_s: float = Field(default=30.0, gt=0)
+    # Webhook backfill: every interval, publish the Stripe events of checkout's types that no
+    # endpoint acknowledged (GET /v1/events), looking back at most this far (Stripe retries
+    # deliveries for 3 days).
+    webhook_backfill_interval_s: float = Field(default=300.0, gt=0)
+    webhook_backfill_lookback_s: float = Field(default=3 * 86_400.0, gt=0)
 
     @property
     def webhook_secrets(self) -> list[str]:

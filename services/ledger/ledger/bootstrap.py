@@ -9,15 +9,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
-import nats
 from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from payplane.db import create_engine, run_migrations, session_factory
-from payplane.events import Consumer, Envelope, Inbox, MessageMeta, ensure_stream, run_housekeeping
-from payplane.grpckit import CallerAuth, PageTokens, create_server, drain
+from payplane.db import create_engine, ping, run_migrations, session_factory
+from payplane.events import (
+    Consumer,
+    Envelope,
+    EventsWatch,
+    Inbox,
+    MessageMeta,
+    ensure_stream,
+    run_housekeeping,
+)
+from payplane.grpckit import CallerAuth, HealthMonitor, PageTokens, create_server, drain
 from payplane.idempotency import IdempotencyStore
 from payplane.ledger.v1 import ledger_pb2_grpc
+from payplane.natsconn import NatsConnection, NatsUnavailable
 from payplane.stripe_gateway import GatewayConfig, StripeGateway
 
 from .adapters import tables
@@ -55,21 +64,35 @@ PERMISSIONS = {
     f"/{SERVICE}/RunReconciliation": _BOOKS,
     f"/{SERVICE}/GetReconciliationRun": _BOOKS,
     f"/{SERVICE}/ListDiscrepancies": _BOOKS,
+    f"/{SERVICE}/GetDiscrepancy": _BOOKS,
     f"/{SERVICE}/ResolveDiscrepancy": _BOOKS,
 }
 MUTATING = [f"/{SERVICE}/RunReconciliation", f"/{SERVICE}/ResolveDiscrepancy"]
 MIGRATIONS = str(Path(__file__).parent / "migrations")
+# How long start() waits for NATS before serving anyway (health NOT_SERVING until it comes).
+NATS_START_WAIT_S = 10.0
+
+
+async def _declare_streams(js: JetStreamContext) -> None:
+    """After every (re)connection to NATS: the streams the ledger reads. Their producers own
+    them; declaring them here too (idempotently) lets the ledger start first without losing
+    what the producers publish meanwhile."""
+    for source in SOURCES:
+        await ensure_stream(js, source.stream, list(source.stream_subjects))
 
 
 @dataclass
 class LedgerApp:
     settings: LedgerSettings
     engine: AsyncEngine
-    nc: NATS
+    nc: NATS  # the raw client of `nats` below
     ledger: Ledger
     server: grpc.aio.Server
     grpc_port: int
     consumer: Consumer  # checkout's payment events (kept for callers of the first slice)
+    nats: NatsConnection
+    health: HealthMonitor
+    watch: EventsWatch
     consumers: list[Consumer] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     gateway: StripeGateway | None = None
@@ -90,7 +113,7 @@ class LedgerApp:
             await self.reconciler.stop()
         if self.gateway is not None:
             await self.gateway.aclose()
-        await self.nc.drain()
+        await self.nats.close()  # never raises, NATS up or not
         await self.engine.dispose()
 
 
@@ -127,13 +150,13 @@ async def start(settings: LedgerSettings) -> LedgerApp:
             sessions, importer, pricing=settings.pricing, policy=settings.healing
         )
         queries = Queries(sessions)
-    nc = await nats.connect(settings.nats_url, name="ledger")
-    js = nc.jetstream()
+    conn = NatsConnection(settings.nats_url, name="ledger", on_connect=[_declare_streams])
+    await conn.start()
+    with contextlib.suppress(NatsUnavailable):
+        await conn.wait_ready(NATS_START_WAIT_S)
+    js = conn.jetstream
     consumers: list[Consumer] = []
     for source in SOURCES:
-        # The producer owns its stream; declaring it here too (idempotently) lets the ledger
-        # start first without losing what the producer publishes meanwhile.
-        await ensure_stream(js, source.stream, list(source.stream_subjects))
         for durable, subject in source.consumers.items():
 
             async def on_event(
@@ -141,9 +164,7 @@ async def start(settings: LedgerSettings) -> LedgerApp:
             ) -> None:
                 await ledger.handle_event(envelope, durable)
 
-            consumer = Consumer(js, source.stream, durable, subject, on_event)
-            await consumer.ensure()
-            consumers.append(consumer)
+            consumers.append(Consumer(js, source.stream, durable, subject, on_event))
     idempotency = IdempotencyStore(sessions, tables.idempotency)
     server, port = await create_server(
         services=[
@@ -161,9 +182,12 @@ async def start(settings: LedgerSettings) -> LedgerApp:
         host=settings.grpc_host,
         port=settings.grpc_port,
     )
+    health = HealthMonitor(server, {"nats": conn.check, "database": lambda: ping(engine)})
+    await health.check_once()
+    watch = EventsWatch(js, consumers=consumers)
     app = LedgerApp(
-        settings, engine, nc, ledger, server, port, consumers[0], consumers,
-        gateway=gateway, reconciler=reconciler, importer=importer, queries=queries,
+        settings, engine, conn.client, ledger, server, port, consumers[0], conn, health, watch,
+        consumers, gateway=gateway, reconciler=reconciler, importer=importer, queries=queries,
     )  # fmt: skip
     app.tasks = [asyncio.create_task(c.run(), name=f"ledger-{c.durable}") for c in consumers]
     app.tasks += [
@@ -171,6 +195,8 @@ async def start(settings: LedgerSettings) -> LedgerApp:
         asyncio.create_task(
             run_housekeeping(sessions, inbox=ledger.inbox), name="ledger-housekeeping"
         ),
+        asyncio.create_task(health.run(), name="ledger-health"),
+        asyncio.create_task(watch.run(), name="ledger-events-watch"),
     ]
     if reconciler is not None and settings.reconcile_interval_s > 0:
         app.tasks.append(

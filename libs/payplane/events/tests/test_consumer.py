@@ -210,7 +210,12 @@ async def test_inbox_makes_a_redelivered_effect_apply_once(
             raise ConnectionError("lost before the ack")
 
     await publish_envelope(js, f"s{uid}.pay", _envelope())
-    consumer = Consumer(js, f"S{uid}", "ledger", f"s{uid}.>", handler, backoff_s=[0.05])
+    # A ConnectionError is retryable (held and retried in place); this test is about the
+    # redelivery path, so every failure counts here.
+    consumer = Consumer(
+        js, f"S{uid}", "ledger", f"s{uid}.>", handler, backoff_s=[0.05],
+        retryable=lambda _exc: False,
+    )  # fmt: skip
     async with _running(consumer):
 
         async def acked() -> bool:

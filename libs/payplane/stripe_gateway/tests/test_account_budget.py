@@ -275,8 +275,13 @@ async def test_without_nats_a_member_falls_back_to_a_conservative_share() -> Non
         await member.start()
         await wait_for(lambda: member.account.share > 50.0, "alone: most of the capacity")
         server.stop_sync()
-        await wait_for(lambda: member.account.degraded, "noticed NATS is gone")
-        assert member.account.share == pytest.approx(cfg.fallback_share)
+        await wait_for(
+            lambda: (
+                member.account.degraded
+                and member.account.share == pytest.approx(cfg.fallback_share)
+            ),
+            "noticed NATS is gone and fell back",
+        )
         assert member.budget.limit == pytest.approx(10.0), "never the whole limit"
         await member.stop()
         with contextlib.suppress(Exception):  # closing towards a dead server may raise

@@ -14,7 +14,17 @@ from typing import Final
 from ..domain.errors import PaymentNotFound
 from ..domain.payment import Payment
 
-__all__ = ["CANCEL", "CAPTURE", "CONFIRM", "GET", "LIST", "REFUND", "SERVICE", "OwnerRule"]
+__all__ = [
+    "CANCEL",
+    "CAPTURE",
+    "CONFIRM",
+    "GET",
+    "LIST",
+    "REFUND",
+    "SERVICE",
+    "TIMELINE",
+    "OwnerRule",
+]
 
 SERVICE: Final = "payplane.checkout.v1.CheckoutService"
 GET: Final = f"/{SERVICE}/GetPayment"
@@ -23,6 +33,7 @@ REFUND: Final = f"/{SERVICE}/RefundPayment"
 CAPTURE: Final = f"/{SERVICE}/CapturePayment"
 CANCEL: Final = f"/{SERVICE}/CancelPayment"
 CONFIRM: Final = f"/{SERVICE}/ConfirmPayment"
+TIMELINE: Final = f"/{SERVICE}/GetPaymentTimeline"
 
 
 class OwnerRule:

@@ -18,7 +18,8 @@ from ..domain.payment import CaptureMethod, Payment, Refund, Status
 from ..domain.validation import MAX_CUSTOMER_REF, return_url_problems, validate_new_payment
 from ..fraud.model import Decision
 from ..service.handlers import Checkout, NewPayment
-from .access import CANCEL, CAPTURE, CONFIRM, GET, LIST, REFUND, OwnerRule
+from ..service.timeline import payment_timeline
+from .access import CANCEL, CAPTURE, CONFIRM, GET, LIST, REFUND, TIMELINE, OwnerRule
 
 __all__ = ["CheckoutServicer", "assessment_to_proto", "payment_to_proto"]
 
@@ -285,3 +286,11 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
             caller, request.payment_id, request.return_url
         )
         return await self._view(payment, caller)
+
+    async def GetPaymentTimeline(
+        self, request: checkout_pb2.GetPaymentRequest, context: Ctx
+    ) -> checkout_pb2.PaymentTimeline:
+        from .grpc_timeline import timeline_to_proto  # it builds on this module's translations
+
+        await self._owned(TIMELINE, request.payment_id)
+        return timeline_to_proto(await payment_timeline(self.checkout.sessions, request.payment_id))

@@ -9,7 +9,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from payplane.checkout.v1 import review_pb2, review_pb2_grpc
 from payplane.common.v1 import common_pb2
-from payplane.grpckit import PageTokens, current_caller, fields
+from payplane.grpckit import PageTokens, current_actor, current_caller, fields
 
 from ..domain.errors import InvalidReview
 from ..domain.reviews import Review, ReviewStatus
@@ -132,12 +132,16 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         self, request: review_pb2.DecideReviewRequest, context: Ctx
     ) -> review_pb2.Review:
         _decision(request)
-        review = await self.desk.approve(current_caller() or "", request.review_id, request.reason)
+        review = await self.desk.approve(
+            current_caller() or "", request.review_id, request.reason, actor=current_actor(context)
+        )
         return review_to_proto(review)
 
     async def RejectReview(
         self, request: review_pb2.DecideReviewRequest, context: Ctx
     ) -> review_pb2.Review:
         _decision(request)
-        review = await self.desk.reject(current_caller() or "", request.review_id, request.reason)
+        review = await self.desk.reject(
+            current_caller() or "", request.review_id, request.reason, actor=current_actor(context)
+        )
         return review_to_proto(review)

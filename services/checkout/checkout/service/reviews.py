@@ -87,8 +87,9 @@ class ReviewDesk:
         return review, await self.checkout.get_payment(review.payment_id)
 
     async def approve(
-        self, reviewer: str, review_id: str, reason: str, *, auto: bool = False
+        self, reviewer: str, review_id: str, reason: str, *, auto: bool = False, actor: str = ""
     ) -> Review:
+        """`actor` (default: the reviewer) is who the audit trail names, e.g. "reviewer:alice"."""
         review, p = await self._open(review_id, reason)
         if p.status is Status.REQUIRES_CAPTURE and p.capture_method.value == "automatic":
             await self.checkout.capture_payment(
@@ -103,22 +104,23 @@ class ReviewDesk:
                 )
             except GatewayError:
                 pass  # Radar's review was closed already (refunded, disputed, approved)
-        return await self._decide(review_id, True, reviewer, reason, auto)
+        return await self._decide(review_id, True, actor or reviewer, reason, auto)
 
     async def reject(
-        self, reviewer: str, review_id: str, reason: str, *, auto: bool = False
+        self, reviewer: str, review_id: str, reason: str, *, auto: bool = False, actor: str = ""
     ) -> Review:
         review, p = await self._open(review_id, reason)
         if p.status in (Status.REQUIRES_CAPTURE, Status.REQUIRES_ACTION, Status.PENDING):
             await self.checkout.cancel_payment(
                 reviewer, p.id, "fraudulent",
-                key=deterministic_key("checkout", review.id, "reject_cancel"), actor=reviewer,
+                key=deterministic_key("checkout", review.id, "reject_cancel"),
+                actor=actor or reviewer,
             )  # fmt: skip
         elif p.status is Status.SUCCEEDED and p.refundable:
             await self.checkout.refund_payment(
                 reviewer, p.id, 0, "fraudulent", refund_id=f"ref_rev_{review.id[4:]}"
             )
-        return await self._decide(review_id, False, reviewer, reason, auto)
+        return await self._decide(review_id, False, actor or reviewer, reason, auto)
 
     async def _decide(
         self, review_id: str, approve: bool, reviewer: str, reason: str, auto: bool

@@ -16,7 +16,8 @@ from checkout.adapters.fraud_history import FraudHistory
 from checkout.adapters.stripe_payments import StripePayments
 from checkout.adapters.tables import payments
 from checkout.bootstrap import MIGRATIONS
-from checkout.domain.payment import MAX_AMOUNT, Status
+from checkout.domain.payment import Status
+from checkout.domain.validation import MAX_AMOUNT
 from checkout.fraud.features import Signals, compute_features
 from checkout.service.handlers import Checkout, NewPayment
 from payplane.db import create_engine, run_migrations, session_factory

@@ -10,7 +10,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from payplane.common.v1 import common_pb2
-from payplane.grpckit import PageTokens, current_caller, fields
+from payplane.grpckit import PageTokens, current_actor, fields
 from payplane.grpckit.errors import FailedPrecondition, InvalidArgument, NotFound
 from payplane.ledger.v1 import ledger_pb2, ledger_pb2_grpc
 
@@ -278,6 +278,27 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
             page=common_pb2.PageResponse(next_page_token=token, has_more=bool(token)),
         )
 
+    async def GetDiscrepancy(
+        self, request: ledger_pb2.GetDiscrepancyRequest, context: Ctx
+    ) -> ledger_pb2.DiscrepancyDetail:
+        fields.object_id(request.discrepancy_id, "discrepancy_id")
+        _, queries = self._recon()
+        found = await queries.discrepancy(request.discrepancy_id)
+        if found is None:
+            raise NotFound(f"discrepancy {request.discrepancy_id} not found")
+        return ledger_pb2.DiscrepancyDetail(
+            discrepancy=discrepancy_to_proto(found),
+            audit=[
+                ledger_pb2.DiscrepancyAuditEntry(
+                    at=_ts(a["at"]),
+                    actor=a["actor"],
+                    action=a["action"],
+                    detail={str(k): str(v) for k, v in (a["detail"] or {}).items()},
+                )
+                for a in await queries.audit(request.discrepancy_id)
+            ],
+        )
+
     async def ResolveDiscrepancy(
         self, request: ledger_pb2.ResolveDiscrepancyRequest, context: Ctx
     ) -> ledger_pb2.Discrepancy:
@@ -288,6 +309,6 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
             request.discrepancy_id,
             request.resolution,
             request.reason,
-            current_caller() or "unknown",
+            current_actor(context) or "unknown",
         )
         return discrepancy_to_proto(resolved)
