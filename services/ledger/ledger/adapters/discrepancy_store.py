@@ -53,12 +53,12 @@ class DiscrepancyStore:
         ).first()
         return None if row is None else _stored(row)
 
-    async def row(self, disc_id: str) -> dict[str, Any]:
-        """Every column of one discrepancy (for the API's answer)."""
+    async def columns(self, disc_id: str) -> dict[str, Any] | None:
+        """Every column of one discrepancy (for the API's answer); None: no such one."""
         found = (
             await self.session.execute(select(discrepancies).where(discrepancies.c.id == disc_id))
-        ).one()
-        return dict(found._mapping)
+        ).first()
+        return None if found is None else dict(found._mapping)
 
     async def add(self, f: Finding, run_id: str, evidence: dict[str, str]) -> str:
         """A new, open discrepancy found by `run_id` (audited as found)."""

@@ -35,10 +35,8 @@ class Queries:
         return rows, rows[-1]["id"] if more and rows else ""
 
     async def discrepancy(self, disc_id: str) -> dict[str, Any] | None:
-        stmt = select(discrepancies).where(discrepancies.c.id == disc_id)
         async with self.sessions() as session:
-            row = (await session.execute(stmt)).first()
-        return None if row is None else dict(row._mapping)
+            return await DiscrepancyStore(session).columns(disc_id)
 
     async def audit(self, disc_id: str) -> list[dict[str, Any]]:
         async with self.sessions() as session:

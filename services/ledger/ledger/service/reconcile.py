@@ -332,7 +332,9 @@ class Reconciler:
                 disc_id, status=_RESOLUTIONS[resolution], actor=actor, reason=reason,
                 entry_id=entry_id, detail=detail,
             )  # fmt: skip
-            return await store.row(disc_id)
+            resolved = await store.columns(disc_id)
+        assert resolved is not None  # found above, in this transaction
+        return resolved
 
     async def _correction_for(
         self, session: AsyncSession, found: StoredDiscrepancy
