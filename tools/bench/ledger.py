@@ -143,7 +143,7 @@ async def bench_reconcile(
     reconciler.last_import_started = datetime.now(UTC)
     t0 = time.perf_counter()
     findings = await reconciler.match()
-    await reconciler._count_matched(None, None)
+    await reconciler.count_transactions(None, None)
     elapsed = time.perf_counter() - t0
     kinds = sorted((f.kind, f.evidence.get("against", "")) for f in findings)
     expected = sorted(

@@ -1,27 +1,39 @@
-"""Refunds: create (by charge or PaymentIntent), retrieve, update, list.
+"""Refunds: create (by charge or PaymentIntent), retrieve, update, list; and, emulator only,
+a refund the card network fails after Stripe accepted it.
 
 A refund debits the settlement balance at today's exchange rate (STRIPE-FACTS), so a refund
 after a rate change settles at a different amount than the charge credited. Stripe keeps its
-processing fee: the refund balance transaction has no fee.
+processing fee: the refund balance transaction has no fee. A failed refund returns what its
+balance transaction debited (a `refund_failure` transaction, `failure_balance_transaction`)
+and its amount is refundable on the charge again.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from .. import money
 from ..errors import invalid
 from ..params import ZERO_DECIMAL, Params, merge_metadata
-from ..router import route
+from ..router import control, route
 from ..state import Ctx
 from ..store import Obj
 from .charges import call_external, merge_back, settlement_of
 from .common import list_response
 
-__all__ = ["create_refund"]
+if TYPE_CHECKING:
+    from ..app import EmulatorApp
+
+__all__ = ["create_refund", "fail_refund"]
 
 _REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
+# Stripe's documented `failure_reason` values.
+FAILURE_REASONS = frozenset(
+    {"charge_for_pending_refund_disputed", "declined", "expired_or_canceled_card",
+     "insufficient_funds", "lost_or_stolen_card", "merchant_request", "unknown"}
+)  # fmt: skip
 
 
 def _money(amount: int, currency: str) -> str:
@@ -226,3 +238,61 @@ def list_(ctx: Ctx, p: Params) -> Obj:
 def list_for_charge(ctx: Ctx, p: Params, id: str) -> Obj:
     ctx.get(id, "charge")
     return list_response(ctx, p, "refund", f"/v1/charges/{id}/refunds", where=("charge", id))
+
+
+def fail_refund(ctx: Ctx, refund: Obj, reason: str) -> Obj:
+    """The refund could not reach the customer: `failed` with `failure_reason`, the funds its
+    balance transaction took returned by a `refund_failure` one at the same rate, the amount
+    refundable on the charge again; refund.updated, charge.refund.updated (each with
+    `previous_attributes`) and refund.failed, as Stripe sends them."""
+    if refund["status"] not in ("pending", "requires_action", "succeeded"):
+        raise ValueError(f"a refund with status {refund['status']} cannot fail")
+    taken = ctx.get(refund["balance_transaction"], "balance_transaction")
+    rate = taken.get("exchange_rate")
+    returned = money.post_balance_transaction(
+        ctx,
+        amount=-int(taken["amount"]),
+        currency=taken["currency"],
+        type="refund_failure",
+        reporting_category="refund_failure",
+        source=refund["id"],
+        exchange_rate=None if rate is None else Decimal(str(rate)),
+        description="REFUND FAILURE",
+    )
+    before = {
+        "status": refund["status"],
+        "failure_balance_transaction": refund.get("failure_balance_transaction"),
+        "failure_reason": refund.get("failure_reason"),
+    }
+    refund["status"] = "failed"
+    refund["failure_reason"] = reason
+    refund["failure_balance_transaction"] = returned["id"]
+    ctx.save(refund)
+    charge = ctx.get(refund["charge"], "charge")
+    charge["amount_refunded"] = max(charge["amount_refunded"] - refund["amount"], 0)
+    charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+    charge["refunds"]["data"] = [
+        refund if r["id"] == refund["id"] else r for r in charge["refunds"]["data"]
+    ]
+    ctx.save(charge)
+    ctx.emit("refund.updated", refund, before)
+    ctx.emit("charge.refund.updated", refund, before)
+    ctx.emit("refund.failed", refund)
+    return refund
+
+
+@control("POST", "/_emulator/refunds/{id}/fail")
+def fail_control(app: EmulatorApp, body: dict[str, Any], id: str) -> Obj:
+    """Fail one refund now, as the card network refusing it would (emulator only).
+
+    JSON body: {"failure_reason": "expired_or_canceled_card"} (one of Stripe's documented
+    reasons; default `unknown`). A pending or succeeded refund fails; answers the refund.
+    """
+    reason = body.get("failure_reason", "unknown")
+    if reason not in FAILURE_REASONS:
+        raise ValueError(f"failure_reason must be one of {sorted(FAILURE_REASONS)}")
+    account = app.em.store.owner(id)
+    if account is None or app.em.store.kind_of(id) != "refund":
+        raise invalid(f"No such refund: '{id}'", code="resource_missing")
+    ctx = app.em.ctx(account)
+    return fail_refund(ctx, ctx.get(id, "refund"), str(reason))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import stripe
 
@@ -150,3 +152,72 @@ def test_refund_closes_review_and_disarms_fraud_warning(client: stripe.StripeCli
         "radar.early_fraud_warning.created",
         "radar.early_fraud_warning.updated",
     ]
+
+
+def _fail(emu: EmulatorHandle, refund_id: str, **body: str) -> Any:
+    return emu.control.call("POST", f"/_emulator/refunds/{refund_id}/fail", body)
+
+
+def _balance(client: stripe.StripeClient) -> dict[str, int]:
+    b = client.v1.balance.retrieve()
+    return {
+        bucket: sum(x.amount for x in getattr(b, bucket)) for bucket in ("pending", "available")
+    }
+
+
+def test_a_failed_refund_returns_its_funds_and_is_refundable_again(
+    emu: EmulatorHandle, client: stripe.StripeClient
+) -> None:
+    emu.control.configure(fx_rates={"eur": 0.8})
+    pi = pay(client, "pm_card_visa", amount=1000, currency="eur")
+    before = _balance(client)
+    emu.control.configure(fx_rates={"eur": 0.5})  # the refund settles at today's rate
+    refund = client.v1.refunds.create(params={"payment_intent": pi.id, "amount": 400})
+    assert _balance(client) != before
+
+    failed = _fail(emu, refund.id, failure_reason="expired_or_canceled_card")
+    assert (failed["status"], failed["failure_reason"]) == ("failed", "expired_or_canceled_card")
+    got = client.v1.refunds.retrieve(
+        refund.id, params={"expand": ["balance_transaction", "failure_balance_transaction"]}
+    )
+    taken, back = got.balance_transaction, got.failure_balance_transaction
+    assert (back.type, back.reporting_category, back.source) == (
+        "refund_failure", "refund_failure", refund.id
+    )  # fmt: skip
+    assert (back.amount, back.fee, back.net, back.currency) == (800, 0, 800, "usd")
+    assert back.amount == -taken.amount and back.exchange_rate == pytest.approx(2.0)
+    assert back.status == "available"
+    assert _balance(client) == before  # what the refund took came back
+    assert_fixture_keys(got, "refund")
+
+    charge = client.v1.charges.retrieve(pi.latest_charge)
+    assert charge.amount_refunded == 0 and not charge.refunded
+    assert charge.refunds.data[0].status == "failed"
+    assert event_types(client, refund.id) == [
+        "refund.created", "refund.updated", "charge.refund.updated", "refund.failed"
+    ]  # fmt: skip
+    updated = next(
+        e for e in client.v1.events.list(params={"type": "charge.refund.updated"}).data
+        if e.data.object.id == refund.id
+    )  # fmt: skip
+    assert updated.data.previous_attributes.to_dict() == {
+        "status": "succeeded", "failure_balance_transaction": None, "failure_reason": None
+    }  # fmt: skip
+
+    # The whole amount is refundable again; a failed refund cannot fail twice.
+    again = client.v1.refunds.create(params={"payment_intent": pi.id})
+    assert again.amount == 1000 and again.status == "succeeded"
+    with pytest.raises(RuntimeError, match="cannot fail"):
+        _fail(emu, refund.id)
+
+
+def test_failing_a_refund_needs_a_known_refund_and_reason(
+    emu: EmulatorHandle, client: stripe.StripeClient
+) -> None:
+    pi = pay(client, "pm_card_visa")
+    refund = client.v1.refunds.create(params={"payment_intent": pi.id})
+    with pytest.raises(RuntimeError, match="failure_reason must be one of"):
+        _fail(emu, refund.id, failure_reason="bored")
+    with pytest.raises(RuntimeError, match="No such refund"):
+        _fail(emu, "re_nope")
+    assert _fail(emu, refund.id)["failure_reason"] == "unknown"

@@ -64,6 +64,14 @@ class Journal:
         stmt = select(entries.c.seq).where(entries.c.source_event_id == source_event_id)
         return (await self.session.execute(stmt)).first() is not None
 
+    async def refs_of(self, source_id: str, source_type: str) -> dict[str, str] | None:
+        """The refs of the first entry a source booked with that type (None: none yet)."""
+        stmt = select(entries.c.refs).where(
+            entries.c.source_id == source_id, entries.c.source_type == source_type
+        )
+        row = (await self.session.execute(stmt)).first()
+        return None if row is None else dict(row.refs or {})
+
     async def is_booked(self, bt_id: str) -> bool:
         stmt = select(bt_bookings.c.bt_id).where(bt_bookings.c.bt_id == bt_id)
         return (await self.session.execute(stmt)).first() is not None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["CERTAIN", "KINDS", "HealingPolicy"]
+__all__ = ["CERTAIN", "KINDS", "SETTLED_BY_HUMAN", "HealingPolicy"]
 
 KINDS = (
     "missing_in_ledger",
@@ -31,6 +31,8 @@ KINDS = (
 CERTAIN = frozenset(
     {"missing_in_ledger", "unbooked_dispute", "fee_mismatch", "fx_mismatch", "timing"}
 )
+# Statuses a human's decision leaves: a later run finding the same discrepancy changes nothing.
+SETTLED_BY_HUMAN = frozenset({"resolved", "dismissed"})
 
 
 @dataclass(frozen=True)

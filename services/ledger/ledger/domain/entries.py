@@ -3,7 +3,9 @@
 LedgerError
 ├── UnbalancedEntry     postings of a currency do not sum to zero
 ├── UnknownAccount      a posting names an account outside the chart
-└── InvalidPosting      zero amount, bad currency, empty entry
+├── InvalidPosting      zero amount, bad currency, empty entry
+└── RefusedEvent        (service.ingestion) an envelope from an unknown source, of an unknown
+                        type, or on another source's consumer: never booked, dead-lettered
 """
 
 from __future__ import annotations

@@ -20,8 +20,10 @@ __all__ = [
     "BalanceTransaction",
     "Settlement",
     "adjustment",
+    "counter_account",
     "dispute_movement",
     "from_balance_transaction",
+    "payment_refund_failed",
     "payment_refunded",
     "payment_succeeded",
     "payout_paid",
@@ -130,6 +132,42 @@ def payment_refunded(
     )
 
 
+def payment_refund_failed(
+    event_id: str,
+    payment_id: str,
+    refund_id: str,
+    s: Settlement,
+    refs: dict[str, str],
+    *,
+    presentment: tuple[int, str] | None = None,
+    charge_rate: Decimal | None = None,
+) -> JournalEntry:
+    """Stripe failed (or canceled) a refund and gave the funds back: its `refund_failure`
+    balance transaction is positive. The refund's effect is reversed: credit refunds at the
+    charge's rate (what the refund debited), the rest of a converted return to fx_gain_loss,
+    any fee to fees; the net comes back to Stripe pending.
+    """
+    back = s.gross  # positive amount returned
+    at_charge_rate = back
+    if presentment is not None and charge_rate is not None and s.exchange_rate is not None:
+        amount, currency = presentment
+        at_charge_rate = convert(amount, currency, s.currency, charge_rate)
+    return JournalEntry(
+        source_event_id=event_id,
+        source_type="checkout.payment.refund_failed",
+        source_id=payment_id,
+        description=f"refund {refund_id} of payment {payment_id} failed: funds returned",
+        postings=_legs(
+            ("stripe_pending", s.net, s.currency),
+            ("stripe_fees", s.fee, s.currency),
+            ("refunds", -at_charge_rate, s.currency),
+            ("fx_gain_loss", at_charge_rate - back, s.currency),
+        ),
+        refs={**refs, "balance_transaction": s.balance_transaction_id, "refund": refund_id},
+        link=_booking(s),
+    )
+
+
 def dispute_movement(
     event_id: str, source_type: str, dispute_id: str, s: Settlement, refs: dict[str, str]
 ) -> JournalEntry:
@@ -154,13 +192,15 @@ def dispute_movement(
 
 
 # Balance transaction types the ledger books from Stripe's own record, and the account the
-# gross lands in (the other side of stripe_pending). Charges, refunds and disputes normally
-# come from checkout's events; this table is what healing books when an event never came.
+# gross lands in (the other side of stripe_pending). Charges, refunds, refund failures and
+# disputes normally come from checkout's events; this table is what healing books when an
+# event never came.
 _COUNTER_ACCOUNT = {
     "charge": "revenue",
     "payment": "revenue",
     "refund": "refunds",
     "payment_refund": "refunds",
+    "refund_failure": "refunds",
     "payout": "payouts_in_transit",
     "payout_failure": "payouts_in_transit",
     "payout_cancel": "payouts_in_transit",
@@ -176,6 +216,18 @@ _COUNTER_ACCOUNT = {
 BOOKABLE_TYPES = frozenset(_COUNTER_ACCOUNT) | {"adjustment"}
 
 
+def counter_account(bt: BalanceTransaction) -> str | None:
+    """The account a balance transaction's gross lands in when booked from Stripe's record
+    (None: Stripe's record cannot say).
+
+    Transfers and application fees land in one connected_payable / platform_fees per
+    currency today. A per-connected-account liability (once the payouts service publishes
+    transfers) is chosen here, from the transaction's connected account; matching needs no
+    change for it, since it compares what entries booked of each balance transaction (gross,
+    fee, settled), whichever accounts they posted to."""
+    return _COUNTER_ACCOUNT.get(bt.type)
+
+
 def from_balance_transaction(
     bt: BalanceTransaction, event_id: str, source_type: str
 ) -> JournalEntry | None:
@@ -187,7 +239,7 @@ def from_balance_transaction(
         if bt.reporting_category in ("dispute", "dispute_reversal"):
             return dispute_movement(event_id, source_type, bt.source, s, refs)
         return None
-    counter = _COUNTER_ACCOUNT.get(bt.type)
+    counter = counter_account(bt)
     if counter is None:
         return None
     return JournalEntry(

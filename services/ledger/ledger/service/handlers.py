@@ -9,7 +9,6 @@ from datetime import datetime
 from decimal import Decimal
 
 from opentelemetry import trace
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from payplane.events import Inbox
@@ -17,12 +16,11 @@ from payplane.events.v1 import envelope_pb2
 from payplane.grpckit.errors import InvalidArgument, NotFound
 
 from ..adapters.journal import Journal, StatementRow, StoredEntry
-from ..adapters.tables import entries as entries_table
 from ..domain.accounts import ACCOUNTS, is_known
 from ..domain.chain import ChainBreak, canonical, entry_hash, verify_chain
 from ..domain.entries import JournalEntry
 from ..domain.money import parse_rate
-from .ingestion import entries_for
+from .ingestion import RefusedEvent, entries_for
 
 __all__ = ["CONSUMER", "Ledger", "Statement", "sequence_cursor"]
 
@@ -52,8 +50,14 @@ class Ledger:
     async def handle_event(
         self, envelope: envelope_pb2.Envelope, consumer: str = CONSUMER
     ) -> str | None:
-        """Book the event's entries once: the inbox claim and the entries commit together."""
-        made = await entries_for(envelope, self)
+        """Book the event's entries once: the inbox claim and the entries commit together.
+        An envelope no source's contract covers raises RefusedEvent (nothing booked or
+        claimed; the consumer dead-letters it)."""
+        try:
+            made = await entries_for(envelope, self, consumer)
+        except RefusedEvent as exc:
+            log.error("refused on %s: %s", consumer, exc)
+            raise
         with _tracer.start_as_current_span(
             "ledger.post", attributes={"ledger.source_event_id": envelope.event_id}
         ) as span:
@@ -87,14 +91,8 @@ class Ledger:
     async def charge_rate(self, payment_id: str) -> Decimal | None:
         """The exchange rate a payment's charge was booked at (None: not converted/unknown)."""
         async with self.sessions() as session:
-            stmt = select(entries_table.c.refs).where(
-                entries_table.c.source_id == payment_id,
-                entries_table.c.source_type == "checkout.payment.succeeded",
-            )
-            row = (await session.execute(stmt)).first()
-        if row is None:
-            return None
-        return parse_rate(dict(row.refs or {}).get("exchange_rate"))
+            refs = await Journal(session).refs_of(payment_id, "checkout.payment.succeeded")
+        return None if refs is None else parse_rate(refs.get("exchange_rate"))
 
     # -- reading -----------------------------------------------------------------------------
     async def balance(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from decimal import Decimal
 
 import pytest
 from hypothesis import given
@@ -14,7 +15,14 @@ from ledger.domain.entries import (
     UnbalancedEntry,
     UnknownAccount,
 )
-from ledger.domain.rules import Settlement, payment_refunded, payment_succeeded
+from ledger.domain.rules import (
+    BalanceTransaction,
+    Settlement,
+    from_balance_transaction,
+    payment_refund_failed,
+    payment_refunded,
+    payment_succeeded,
+)
 
 
 def _sum(entries: list[JournalEntry]) -> dict[tuple[str, str], int]:
@@ -46,6 +54,52 @@ def test_refund_reverses_the_money_not_the_fee() -> None:
     assert totals[("stripe_pending", "usd")] == 5_680
     assert totals[("refunds", "usd")] == 4_000
     assert totals[("revenue", "usd")] == -10_000
+
+
+def test_a_failed_refund_reverses_the_refund_with_the_funds_stripe_returned() -> None:
+    paid = payment_succeeded("evt_1", "pay_1", Settlement("txn_1", "usd", 10_000, 320, 9_680), {})
+    refund = payment_refunded(
+        "evt_2", "pay_1", "ref_1", Settlement("txn_2", "usd", -4_000, 0, -4_000), {}
+    )
+    failed = payment_refund_failed(
+        "evt_3", "pay_1", "ref_1", Settlement("txn_3", "usd", 4_000, 0, 4_000), {}
+    )
+    assert failed.source_type == "checkout.payment.refund_failed"
+    assert failed.link is not None and (failed.link.role, failed.link.gross) == ("booking", 4_000)
+    assert failed.refs == {"balance_transaction": "txn_3", "refund": "ref_1"}
+    assert _sum([paid, refund, failed]) == _sum([paid]) | {
+        ("refunds", "usd"): 0
+    }  # fmt: skip
+
+
+def test_a_failed_converted_refund_returns_refunds_and_fx_to_where_the_refund_took_them() -> None:
+    charge_rate = Decimal("1.086957")  # eur -> usd when the charge was made
+    paid = payment_succeeded(
+        "evt_1", "pay_1", Settlement("txn_1", "usd", 5_435, 323, 5_112, charge_rate), {}
+    )
+    later = Decimal("1.25")  # the refund (and its failure) at that day's rate
+    refund = payment_refunded(
+        "evt_2", "pay_1", "ref_1", Settlement("txn_2", "usd", -2_500, 0, -2_500, later), {},
+        presentment=(2_000, "eur"), charge_rate=charge_rate,
+    )  # fmt: skip
+    assert _sum([refund])[("refunds", "usd")] == 2_174  # 2,000 eur at the charge's rate
+    assert _sum([refund])[("fx_gain_loss", "usd")] == 326
+    failed = payment_refund_failed(
+        "evt_3", "pay_1", "ref_1", Settlement("txn_3", "usd", 2_500, 0, 2_500, later), {},
+        presentment=(2_000, "eur"), charge_rate=charge_rate,
+    )  # fmt: skip
+    totals = _sum([paid, refund, failed])
+    assert totals[("refunds", "usd")] == 0 and totals[("fx_gain_loss", "usd")] == 0
+    assert totals[("stripe_pending", "usd")] == 5_112
+
+
+def test_a_refund_failure_stripe_alone_reports_is_booked_back_to_refunds() -> None:
+    bt = BalanceTransaction(
+        "txn_9", "refund_failure", "refund_failure", "re_1", "usd", 4_000, 0, 4_000, "available"
+    )
+    entry = from_balance_transaction(bt, "heal:missing_in_ledger:txn_9", "reconciliation.healed")
+    assert entry is not None
+    assert _sum([entry]) == {("stripe_pending", "usd"): 4_000, ("refunds", "usd"): -4_000}
 
 
 def test_unbalanced_and_invalid_entries_are_refused() -> None:
