@@ -6,14 +6,15 @@ adding up to the limit:
 
 - every member (one gateway in one process) puts its demand per lane into a JetStream
   key-value bucket once per heartbeat, under its own key;
-- every member reads the bucket back, so all members see the same demands, and computes the
+- every member watches the bucket, so all members see the same demands, and computes the
   same allocation with `allocate()`: the capacity (limit x safety) goes to the interactive
   lane of every member first, then collection, payouts and background, each lane shared in
   proportion to demand when it cannot be met; what no lane wants is spread evenly so a new
   burst can start at once;
 - a member not heard from for `ttl_s` is dropped from the view, so a dead replica's share
   returns to the others within seconds; a member that stops cleanly deletes its key;
-- a member that cannot reach NATS (its own put fails, or it has heard nothing for `ttl_s`)
+- a member that cannot reach NATS (its own put fails, or its watch has not brought its own
+  put back for `ttl_s`)
   falls back to a conservative share, `limit x fallback_fraction`, never the whole limit.
 
 Views can differ for a heartbeat while members come and go; the safety margin covers that.
@@ -32,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from nats.js import JetStreamContext
-from nats.js.errors import BucketNotFoundError, NoKeysError
+from nats.js.errors import BucketNotFoundError
 from nats.js.kv import KeyValue
 
 from ._budget import RateBudget
@@ -161,7 +162,9 @@ class AccountBudget:
         self._view: dict[str, tuple[list[float], float]] = {}
         self._last_put_ok: float | None = None
         self._share = config.fallback_share
-        self._revisions: dict[str, int | None] = {}
+        self._own_seen: float | None = None
+        self._watch_started: float | None = None
+        self._watch_task: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         budget.set_limit(self._share)
@@ -191,16 +194,17 @@ class AccountBudget:
     async def stop(self) -> None:
         """Stop and hand the share back now (delete our key) rather than after the ttl."""
         self._stopping.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        for task in (self._task, self._watch_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         if self._kv is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._kv.delete(self.member), timeout=1.0)
 
     async def sync_once(self) -> float:
-        """Publish our demand, read everyone's, recompute the share; returns the share."""
+        """Publish our demand and recompute the share from the view; returns the share."""
         kv = await self._bucket()
         demand = self._budget.demand()
         mine = [demand[lane] for lane in _LANES]
@@ -209,15 +213,28 @@ class AccountBudget:
         now = self._now()
         self._last_put_ok = now
         self._view[self.member] = (mine, now)
-        await self._read_members(kv, now)
+        if self._watch_task is None or self._watch_task.done() or self._watcher_stalled(now):
+            await self._restart_watch(kv)
         return self._recompute()
 
     # -- internals ----------------------------------------------------------------------------
 
     def _coordinated(self) -> bool:
+        """We can publish, and the watch still brings our own puts back (so it would bring
+        everyone else's too): a silent watch must not make us think we are alone."""
+        now = self._now()
+        ttl = self._config.ttl_s
         return (
-            self._last_put_ok is not None and self._now() - self._last_put_ok <= self._config.ttl_s
+            self._last_put_ok is not None
+            and now - self._last_put_ok <= ttl
+            and self._own_seen is not None
+            and now - self._own_seen <= ttl
         )
+
+    def _watcher_stalled(self, now: float) -> bool:
+        started = self._watch_started or now
+        last = max(self._own_seen or 0.0, started)
+        return now - last > self._config.ttl_s
 
     def _recompute(self) -> float:
         if not self._coordinated():
@@ -233,32 +250,39 @@ class AccountBudget:
             self._share = share
         return share
 
-    async def _read_members(self, kv: KeyValue, now: float) -> None:
-        """Refresh the view. A member is live while its entry's revision keeps changing: a
-        dead member's last entry stays in the bucket until it ages out, but stops moving."""
+    async def _restart_watch(self, kv: KeyValue) -> None:
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._watch_task
+        self._watch_started = self._now()
+        self._watch_task = asyncio.create_task(self._watch(kv), name="stripe-budget-watch")
+
+    async def _watch(self, kv: KeyValue) -> None:
+        """Every member's puts, as they happen. A member is live while its puts keep coming;
+        one that stops (a crash) ages out of `members()` after `ttl_s`."""
+        watcher = await kv.watchall()
         try:
-            keys = await kv.keys()
-        except NoKeysError:
-            keys = []
-        others = [k for k in keys if k != self.member]
-        entries = await asyncio.gather(*(kv.get(k) for k in others), return_exceptions=True)
-        for key, entry in zip(others, entries, strict=True):
-            if isinstance(entry, BaseException) or entry.value is None:
-                self._view.pop(key, None)
-                self._revisions.pop(key, None)
-                continue
-            if self._revisions.get(key) == entry.revision:
-                continue  # not heard from since: its age keeps growing
-            self._revisions[key] = entry.revision
-            try:
-                demand = [float(x) for x in json.loads(entry.value)["demand"]]
-            except (ValueError, KeyError, TypeError):
-                log.warning("ignoring a malformed stripe budget entry %r", key[:80])
-                continue
-            self._view[key] = (demand, now)
-        for gone in set(self._view) - set(others) - {self.member}:
-            self._view.pop(gone, None)
-            self._revisions.pop(gone, None)
+            async for entry in watcher:
+                if entry is None:
+                    continue  # the end of the initial values
+                now = self._now()
+                key = entry.key
+                if key == self.member:
+                    self._own_seen = now
+                    continue
+                if entry.operation in ("DEL", "PURGE") or not entry.value:
+                    self._view.pop(key, None)
+                    continue
+                try:
+                    demand = [float(x) for x in json.loads(entry.value)["demand"]]
+                except (ValueError, KeyError, TypeError):
+                    log.warning("ignoring a malformed stripe budget entry %r", key[:80])
+                    continue
+                self._view[key] = (demand, now)
+        finally:
+            with contextlib.suppress(Exception):
+                await watcher.stop()  # type: ignore[no-untyped-call]
 
     async def _bucket(self) -> KeyValue:
         if self._kv is None:
@@ -276,7 +300,8 @@ class AccountBudget:
     async def _run(self) -> None:
         while not self._stopping.is_set():
             try:
-                await asyncio.wait_for(self.sync_once(), timeout=self._config.heartbeat_s * 2)
+                timeout = max(2.0, self._config.heartbeat_s * 2)
+                await asyncio.wait_for(self.sync_once(), timeout=timeout)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -92,12 +92,14 @@ class RateBudget:
         self._rate = rate if at_cap else min(self._rate, rate)
         self._tokens = min(self._tokens, self.capacity)
 
-    def demand(self, horizon_s: float = 2.0) -> dict[Lane, float]:
+    def demand(self, horizon_s: float = 1.0, drain_s: float = 0.25) -> dict[Lane, float]:
         """Requests/s wanted per lane: the recent arrival rate (decaying over `horizon_s`)
-        plus what is queued now, to be drained within a second."""
+        plus what is queued now, to be drained within `drain_s`. Callers that wait for
+        tokens arrive no faster than they are served, so the queue is what says a lane
+        wants more than it gets."""
         self._decay(horizon_s)
         queued = self.waiting()
-        return {lane: self._arrivals[lane] / horizon_s + queued[lane] for lane in Lane}
+        return {lane: self._arrivals[lane] / horizon_s + queued[lane] / drain_s for lane in Lane}
 
     def _decay(self, horizon_s: float) -> None:
         now = self._now()
