@@ -14,10 +14,9 @@ The services' batch exporters are told to wait far longer than the test runs
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ from payplane.grpckit import channel, idempotency_metadata
 from payplane.ledger.v1 import ledger_pb2, ledger_pb2_grpc
 from payplane.tracing.testing import CollectedSpan, CollectedTrace, OtlpCollector
 from stack.config import DEV_CALLERS
-from stack.launch import launched_stack
+from stack.launch import launched_stack_async
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="runs the stack's processes"
@@ -49,25 +48,13 @@ SHELL_ENV = {
 }
 
 
-@contextlib.asynccontextmanager
-async def stack_exporting_to(
-    collector: OtlpCollector, run_dir: Path, extra_env: dict[str, str] | None = None
-) -> AsyncIterator[dict[str, Any]]:
-    """The stack, its services exporting to `collector`; stopped (and so flushed) on exit.
-    Started and stopped in a thread: the collector serves on this event loop meanwhile."""
-    env = {
+def exporting_to(collector: OtlpCollector) -> dict[str, str]:
+    return {
         "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint,
         # Nothing leaves a service on the batch timer while the test runs: what arrives,
         # arrives through the flush at stop.
         "OTEL_BSP_SCHEDULE_DELAY": "3600000",
-        **(extra_env or {}),
     }
-    stack = launched_stack(run_dir, env)
-    state = await asyncio.to_thread(stack.__enter__)
-    try:
-        yield state
-    finally:
-        await asyncio.to_thread(stack.__exit__, None, None, None)
 
 
 async def until(what: str, probe: Callable[[], Awaitable[bool]], timeout_s: float = 60) -> None:
@@ -99,7 +86,8 @@ async def test_one_trace_from_create_payment_to_the_ledger_posting_and_a_webhook
             BatchSpanProcessor(OTLPSpanExporter(endpoint=collector.endpoint, insecure=True))
         )
         try:
-            async with stack_exporting_to(collector, tmp_path / "run", SHELL_ENV) as state:
+            env = {**exporting_to(collector), **SHELL_ENV}
+            async with launched_stack_async(tmp_path / "run", env) as state:
                 pay_trace, paid = await _pay(state, caller)
                 await _pay_disputed(state)
                 await _booked(state, paid.id)

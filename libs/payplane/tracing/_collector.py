@@ -45,6 +45,8 @@ class CollectedSpan:
     start_ns: int
     end_ns: int
     resource: Mapping[str, Any] = field(default_factory=dict)
+    events: Sequence[tuple[str, Mapping[str, Any]]] = ()  # (name, attributes): exceptions...
+    status_message: str = ""
 
     def __str__(self) -> str:
         return f"{self.name} [{self.kind} in {self.service_name}]"
@@ -151,6 +153,8 @@ def _flatten(resource_spans: ResourceSpans) -> list[CollectedSpan]:
                     start_ns=span.start_time_unix_nano,
                     end_ns=span.end_time_unix_nano,
                     resource=resource,
+                    events=tuple((e.name, _attributes(e.attributes)) for e in span.events),
+                    status_message=span.status.message,
                 )
             )
     return out

@@ -35,6 +35,7 @@ def _two_services(endpoint: str) -> str:
         with back.get_tracer("t").start_as_current_span(
             "receive", context=extract(headers), kind=SpanKind.CONSUMER
         ) as consumed:
+            consumed.record_exception(ValueError("bad card"))
             consumed.set_status(Status(StatusCode.ERROR, "boom"))
         return format(root.get_span_context().trace_id, "032x")
     finally:
@@ -61,6 +62,9 @@ async def test_spans_arrive_with_their_service_name_kind_and_parents() -> None:
     assert trace.ancestors(receive) == [send, request]
     assert request.attributes == {"amount": 1_200}
     assert receive.status == "ERROR" and request.status == "UNSET"
+    assert receive.status_message == "boom"
+    ((event, details),) = receive.events
+    assert event == "exception" and details["exception.message"] == "bad card"
     assert trace.services() == {"front", "back"}
     assert len(trace_id) == 32 and len(request.span_id) == 16
     assert collector.exports >= 3  # one export per span (SimpleSpanProcessor)
