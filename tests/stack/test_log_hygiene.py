@@ -1,7 +1,9 @@
 """Log hygiene: the stack as processes (`python -m stack`), driven over gRPC with card numbers
 and secrets where they do not belong and through the flows that handle client secrets; then
 every process's log (and the stack's own output) holds no card number (Luhn-valid, 13 to 19
-digits), no sk_/rk_/whsec_ secret and no client secret.
+digits), no sk_/rk_/whsec_ secret and no client secret; nor does any span the processes
+exported (names, attributes, events such as recorded exceptions), received by a real OTLP
+receiver as Jaeger would receive them.
 
 Generic over the stack: every log file in the run directory is read, whatever services run.
 The stack runs at DEBUG, where the most is written.
@@ -23,8 +25,9 @@ from payplane.checkout.v1 import checkout_pb2, checkout_pb2_grpc
 from payplane.common.v1 import common_pb2
 from payplane.grpckit import channel, idempotency_metadata
 from payplane.tracing import luhn_valid
+from payplane.tracing.testing import CollectedSpan, OtlpCollector
 from stack.config import DEV_CALLERS, DEV_STRIPE_KEY
-from stack.launch import launched_stack
+from stack.launch import launched_stack_async
 
 CARDS = ["4242424242424242", "4000002500003155", "5555555555554444", "378282246310005"]
 SPACED = "4000 0025 0000 3155"
@@ -110,11 +113,21 @@ async def _drive(state: dict[str, Any]) -> None:
         await ch.close(grace=None)
 
 
+def span_text(span: CollectedSpan) -> str:
+    """Everything a trace backend shows of a span, as text."""
+    parts = [span.name, span.status_message, json.dumps(dict(span.attributes), default=str)]
+    parts += [f"{name} {json.dumps(dict(attrs), default=str)}" for name, attrs in span.events]
+    return "\n".join(parts)
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="runs the stack's processes")
 async def test_log_hygiene_under_nasty_inputs(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    with launched_stack(run_dir, {"PAYPLANE_LOG_LEVEL": "DEBUG"}) as state:
-        await _drive(state)
+    async with OtlpCollector() as collector:
+        env = {"PAYPLANE_LOG_LEVEL": "DEBUG", "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint}
+        async with launched_stack_async(run_dir, env) as state:
+            await _drive(state)
+        spans = collector.spans()  # the services flushed them as they stopped
     secrets = [DEV_STRIPE_KEY]
     endpoints = run_dir / "webhook_endpoints.json"
     if endpoints.exists():
@@ -125,3 +138,6 @@ async def test_log_hygiene_under_nasty_inputs(tmp_path: Path) -> None:
     assert {name: f for name, f in found.items() if f} == {}
     # The run did log: the check above read real output, not empty files.
     assert (run_dir / "logs" / "checkout.log").stat().st_size > 0
+    assert {s.service_name for s in spans} >= {"checkout", "ledger"}
+    traced = {str(s): leaks(span_text(s), secrets) for s in spans}
+    assert {name: f for name, f in traced.items() if f} == {}

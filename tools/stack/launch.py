@@ -2,10 +2,14 @@
 
 with launched_stack(Path(tmp)) as state:   # the stack.json of the running stack
     state["services"]["checkout"]["grpc"]
+
+async with launched_stack_async(Path(tmp)) as state:   # the same, the event loop kept free
+    ...
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -14,13 +18,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 from .config import CONSOLE_PORT, EMULATOR_PORT, NATS_PORT, SERVICES
 
-__all__ = ["free_ports_env", "launched_stack"]
+__all__ = ["free_ports_env", "launched_stack", "launched_stack_async"]
 
 _AVOID = {4222, NATS_PORT.default, EMULATOR_PORT.default, CONSOLE_PORT.default} | {
     p.default for s in SERVICES for p in (s.grpc_port, s.webhook_port) if p is not None
@@ -87,3 +91,18 @@ def launched_stack(
                 proc.kill()
                 proc.wait()
         log.close()
+
+
+@contextlib.asynccontextmanager
+async def launched_stack_async(
+    run_dir: Path, extra_env: dict[str, str] | None = None, timeout_s: float = 120.0
+) -> AsyncIterator[dict[str, Any]]:
+    """`launched_stack` started and stopped in a thread: whatever serves on this event loop
+    (an OTLP collector the services export to, say) keeps serving while the stack comes up
+    and while it stops."""
+    stack = launched_stack(run_dir, extra_env, timeout_s)
+    state = await asyncio.to_thread(stack.__enter__)
+    try:
+        yield state
+    finally:
+        await asyncio.to_thread(stack.__exit__, None, None, None)

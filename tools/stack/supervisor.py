@@ -48,7 +48,7 @@ _SERVICE_VARS = {
     "STRIPE_WEBHOOK_SECRETS", "STRIPE_MAX_RPS", "GRPC_HOST", "GRPC_PORT", "WEBHOOK_HOST",
     "WEBHOOK_PORT", "CALLER_TOKENS", "LOG_LEVEL", "SERVICE_NAME", "CONSOLE_HOST", "CONSOLE_PORT",
     "CONSOLE_USERS", "CONSOLE_CREDENTIALS", "CONSOLE_SESSION_SECRET", "CONSOLE_COOKIE_SECURE",
-    "CHECKOUT_ADDRESS", "LEDGER_ADDRESS",
+    "CHECKOUT_ADDRESS", "LEDGER_ADDRESS", "OTEL_SERVICE_NAME",
 }  # fmt: skip
 _PR_SET_PDEATHSIG = 1
 _POLL_S = 0.1
@@ -223,6 +223,9 @@ class Stack:
             env["STRIPE_API_KEY"] = restricted_key(cfg.emulator_url, sp.spec.name, DEV_STRIPE_KEY)
             env["DATABASE_URL"] = f"sqlite:///{cfg.run_dir / sp.spec.name}.db"
             env["GRPC_PORT"] = str(sp.grpc_port)
+            # Each process under its own name in traces, whatever the shell says (a
+            # service.name in OTEL_RESOURCE_ATTRIBUTES would otherwise name them all).
+            env["OTEL_SERVICE_NAME"] = sp.spec.name
             address = f"grpc {sp.grpc_address}"
             if sp.webhook_port is not None:
                 env["WEBHOOK_PORT"] = str(sp.webhook_port)
@@ -262,6 +265,7 @@ class Stack:
             # A new secret per start: sessions end with the stack, nothing to keep safe.
             CONSOLE_SESSION_SECRET=secrets.token_urlsafe(32),
             LOG_LEVEL=cfg.log_level,
+            OTEL_SERVICE_NAME="console",
             PYTHONUNBUFFERED="1",
         )
         return self._spawn(

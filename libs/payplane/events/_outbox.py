@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from payplane.events.v1.envelope_pb2 import Envelope
 
-from ._publish import trace_headers
+from ._publish import producer_attributes, trace_headers
 
 __all__ = ["Outbox", "ParkedEvent"]
 
@@ -47,12 +47,7 @@ class Outbox:
         with self._tracer.start_as_current_span(
             f"{subject} publish",
             kind=SpanKind.PRODUCER,
-            attributes={
-                "messaging.system": "nats",
-                "messaging.operation.type": "publish",
-                "messaging.destination.name": subject,
-                "messaging.message.id": envelope.event_id,
-            },
+            attributes=producer_attributes(subject, envelope.event_id),
         ):
             headers = trace_headers()
         await session.execute(

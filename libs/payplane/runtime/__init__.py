@@ -4,7 +4,9 @@
 
 `start(settings)` is the service's composition root and returns something with an async
 `stop()` (which drains). A configuration problem exits with status 2 and a message naming
-each bad variable; SIGTERM or SIGINT stops the service gracefully.
+each bad variable; SIGTERM or SIGINT stops the service gracefully. The last step of every
+exit is `shutdown_tracing()`: the spans still queued (those of the stop itself too) are
+exported, waiting at most `payplane.tracing.FLUSH_TIMEOUT_S`.
 
 No errors of its own: it reports `payplane.settings.SettingsError` and exits.
 """
@@ -20,7 +22,7 @@ from typing import Protocol, TypeVar
 from pydantic_settings import BaseSettings
 
 from payplane.settings import SettingsError, load
-from payplane.tracing import configure_logging, setup_tracing
+from payplane.tracing import configure_logging, setup_tracing, shutdown_tracing
 
 __all__ = ["Stoppable", "run_service"]
 
@@ -56,3 +58,5 @@ def run_service(
     except SettingsError as exc:
         print(f"{name}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    finally:
+        shutdown_tracing()

@@ -1,8 +1,12 @@
 """OpenTelemetry for payplane processes.
 
-`setup_tracing(service)` once in a composition root: OTLP export when
-`OTEL_EXPORTER_OTLP_ENDPOINT` is set (Jaeger reads OTLP natively), console when
-`OTEL_TRACES_EXPORTER=console`, otherwise spans are made and propagated but not exported.
+`setup_tracing(service)` once when a process starts: OTLP/gRPC export when
+`OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set (Jaeger reads
+OTLP natively); `OTEL_TRACES_EXPORTER` (`otlp`, `console`, `none`, comma-separated), when
+set, chooses instead; with neither, spans are made and propagated but not exported.
+`service.name` is the service's own name unless `OTEL_SERVICE_NAME` (or
+`OTEL_RESOURCE_ATTRIBUTES`) names another.
+`shutdown_tracing()` as a process stops: the queued spans leave, within a bounded time.
 `inject`/`extract` carry W3C trace context through NATS headers (or any str mapping);
 `configure_logging` puts `trace_id` and `span_id` on every log line, masks card numbers
 (Luhn-valid, 13-19 digits), Stripe secret and restricted keys, webhook secrets and client
@@ -16,9 +20,18 @@ from __future__ import annotations
 
 from ._logging import TraceContextFilter, configure_logging, redact_every_handler
 from ._redact import RedactingFilter, luhn_valid, redact_secrets
-from ._setup import extract, inject, setup_tracing, tracer
+from ._setup import (
+    FLUSH_TIMEOUT_S,
+    extract,
+    inject,
+    setup_tracing,
+    shutdown_tracing,
+    tracer,
+    tracer_provider,
+)
 
 __all__ = [
+    "FLUSH_TIMEOUT_S",
     "RedactingFilter",
     "TraceContextFilter",
     "configure_logging",
@@ -28,5 +41,7 @@ __all__ = [
     "redact_every_handler",
     "redact_secrets",
     "setup_tracing",
+    "shutdown_tracing",
     "tracer",
+    "tracer_provider",
 ]

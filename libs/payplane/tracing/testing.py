@@ -1,13 +1,21 @@
-"""In-memory span capture for tests: one exporter per process, cleared per use."""
+"""Span capture for tests.
+
+- `InMemorySpans`: the spans this process makes (an in-memory exporter on the process's
+  provider, one per process, cleared per use).
+- `OtlpCollector`: a real OTLP/gRPC receiver for what other processes export (point them at
+  it with `OTEL_EXPORTER_OTLP_ENDPOINT=collector.endpoint`); `trace(trace_id)` gives a
+  `CollectedTrace` of `CollectedSpan`s, each with its resource's `service.name`.
+"""
 
 from __future__ import annotations
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from ._collector import CollectedSpan, CollectedTrace, OtlpCollector
 from ._setup import setup_tracing
 
-__all__ = ["InMemorySpans"]
+__all__ = ["CollectedSpan", "CollectedTrace", "InMemorySpans", "OtlpCollector"]
 
 _exporter: InMemorySpanExporter | None = None
 

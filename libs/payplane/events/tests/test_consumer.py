@@ -267,3 +267,63 @@ async def test_consumer_span_is_a_child_of_the_producer_span(
     assert span.parent.span_id == publish.context.span_id
     assert span.context.trace_id == pctx.trace_id
     assert inside[0].span_id == span.context.span_id  # the handler ran inside it
+
+
+async def test_a_direct_publish_is_a_producer_span_the_consumer_span_is_a_child_of(
+    js: JetStreamContext, uid: str, tracing: Tracing
+) -> None:
+    """Without the outbox (the webhook ingress publishes straight to JetStream) the hop is
+    shaped the same: the caller's span -> a PRODUCER span -> the CONSUMER span."""
+    await ensure_stream(js, f"S{uid}", [f"s{uid}.>"])
+    tracer = tracing.provider.get_tracer("test-ingress")
+    with tracer.start_as_current_span("POST /webhooks/stripe", kind=SpanKind.SERVER) as ingress:
+        await publish_envelope(js, f"s{uid}.evt", _envelope(), tracer_provider=tracing.provider)
+    handled: list[str] = []
+
+    async def handler(env: Envelope, meta: MessageMeta) -> None:
+        handled.append(env.event_id)
+
+    consumer = Consumer(
+        js, f"S{uid}", "worker", f"s{uid}.>", handler, tracer_provider=tracing.provider
+    )
+    async with _running(consumer):
+
+        async def done() -> bool:
+            return bool(handled)
+
+        await eventually(done)
+    finished = tracing.exporter.get_finished_spans()
+    (publish,) = [s for s in finished if s.kind == SpanKind.PRODUCER]
+    (consumed,) = [s for s in finished if s.kind == SpanKind.CONSUMER]
+    assert publish.name == f"s{uid}.evt publish"
+    assert publish.attributes is not None
+    assert publish.attributes["messaging.message.id"] == handled[0]
+    assert publish.parent is not None
+    assert publish.parent.span_id == ingress.get_span_context().span_id
+    assert consumed.parent is not None and consumed.parent.span_id == publish.context.span_id
+    assert consumed.context.trace_id == ingress.get_span_context().trace_id
+
+
+async def test_forwarded_headers_are_sent_as_they_are(
+    js: JetStreamContext, uid: str, tracing: Tracing
+) -> None:
+    """The relay and replays forward a stored context: no span of their own in between."""
+    await ensure_stream(js, f"S{uid}", [f"s{uid}.>"])
+    stored = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+    await publish_envelope(
+        js, f"s{uid}.evt", _envelope(), headers=stored, tracer_provider=tracing.provider
+    )
+    got: list[MessageMeta] = []
+
+    async def handler(env: Envelope, meta: MessageMeta) -> None:
+        got.append(meta)
+
+    consumer = Consumer(js, f"S{uid}", "worker", f"s{uid}.>", handler)
+    async with _running(consumer):
+
+        async def done() -> bool:
+            return bool(got)
+
+        await eventually(done)
+    assert got[0].headers["traceparent"] == stored["traceparent"]
+    assert [s for s in tracing.exporter.get_finished_spans() if s.kind == SpanKind.PRODUCER] == []
