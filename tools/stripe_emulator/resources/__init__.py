@@ -3,6 +3,10 @@
 Ownership: customers and accounts (platform) are core; payment_methods, payment_intents,
 charges, refunds, disputes and radar are the payments group; balance, payouts, connect,
 transfers and application_fees are money movement; events and webhook_endpoints are events.
+Billing (engine in `stripe_emulator.billing`): products, prices (and plans), coupons (and
+promotion codes), tax_rates, setup_intents, tokens (and customer card sources),
+customer_billing (balance transactions, tax ids), invoices (with invoice items and invoice
+payments), subscriptions (with subscription items), test_clocks and meters.
 """
 
 from . import (  # noqa: F401
@@ -14,9 +18,12 @@ from . import (  # noqa: F401
     customers,
     disputes,
     events,
+    meters,
     payment_intents,
     payment_methods,
     payouts,
+    prices,
+    products,
     radar,
     refunds,
     transfers,
