@@ -152,6 +152,8 @@ class CardSpec:
     risk: str = "normal"  # normal | elevated | highest
     blocked: bool = False  # Radar blocks the payment
     three_ds: bool = False  # authentication required
+    # ... except for off-session payments once set up for them (a SetupIntent succeeded)
+    three_ds_setup_once: bool = False
     dispute: str | None = None  # dispute reason opened after success
     early_fraud_warning: bool = False
     immediate: bool = False  # funds skip the pending balance
@@ -302,7 +304,10 @@ _TABLE: list[tuple[CardSpec, tuple[str, ...]]] = [
     (_card("4000000000004954", blocked=True, risk="highest"), ("riskLevelHighest",)),
     (_card("4000000000009235", risk="elevated"), ("riskLevelElevated",)),
     # 3D Secure
-    (_card("4000002500003155", three_ds=True), ("authenticationRequiredOnSetup",)),
+    (
+        _card("4000002500003155", three_ds=True, three_ds_setup_once=True),
+        ("authenticationRequiredOnSetup",),
+    ),
     (_card("4000002760003184", three_ds=True, country="DE"), ("authenticationRequired",)),
     (_card("4000000000003220", three_ds=True), ("threeDSecure2Required",)),
     (_card("4000000000003063", three_ds=True), ("threeDSecureRequired",)),

@@ -15,6 +15,7 @@ from . import (  # noqa: F401
     balance,
     charges,
     connect,
+    customer_billing,
     customers,
     disputes,
     events,
@@ -26,6 +27,8 @@ from . import (  # noqa: F401
     products,
     radar,
     refunds,
+    setup_intents,
+    tokens,
     transfers,
     webhook_endpoints,
 )
