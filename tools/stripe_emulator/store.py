@@ -308,6 +308,17 @@ class Store:
             i -= 1
         return out[:limit], len(out) > limit
 
+    def first(self, account: str, kind: str, field: str, value: str) -> Obj | None:
+        """The newest object whose indexed `field` is `value` (O(1) when there is none)."""
+        seqs = self._index.get((account, kind, field, value))
+        if not seqs:
+            return None
+        for seq in reversed(seqs):
+            obj = self._visible(seq, kind, (field, value), None)
+            if obj is not None and obj.get(field) == value:
+                return obj
+        return None
+
     def _cursor(self, seqs: list[int], obj_id: str) -> int:
         seq = self._seq_of.get(obj_id)
         if seq is None:

@@ -99,6 +99,7 @@ class TaxRate:
     state: str | None = None
     display_name: str = "Tax"
     tax_type: str | None = None
+    automatic: bool = False
 
 
 @dataclass
@@ -129,7 +130,6 @@ def compute_totals(
     lines: list[Obj],
     discounts: list[tuple[str, Obj]],
     line_rates: list[list[TaxRate]],
-    tax_reason: str | None = None,
 ) -> Totals:
     """Fill each line's discount_amounts, discounts and taxes; return the invoice's totals.
 
@@ -182,10 +182,10 @@ def compute_totals(
         inc_amounts = [round_minor(Decimal(taxable) * r.percentage / (100 + inc_pct)) for r in inc]
         net = taxable - sum(inc_amounts)
         for rate, amount in zip(inc, inc_amounts, strict=True):
-            line_taxes.append(_tax_entry(rate, amount, net, "inclusive", tax_reason))
+            line_taxes.append(_tax_entry(rate, amount, net, "inclusive"))
         for rate in exc:
             amount = round_minor(Decimal(net) * rate.percentage / 100)
-            line_taxes.append(_tax_entry(rate, amount, net, "exclusive", tax_reason))
+            line_taxes.append(_tax_entry(rate, amount, net, "exclusive"))
         line["taxes"] = line_taxes
         for t in line_taxes:
             key = (
@@ -212,12 +212,12 @@ def compute_totals(
     )
 
 
-def _tax_entry(rate: TaxRate, amount: int, taxable: int, behavior: str, reason: str | None) -> Obj:
+def _tax_entry(rate: TaxRate, amount: int, taxable: int, behavior: str) -> Obj:
     return {
         "amount": amount,
         "tax_behavior": behavior,
         "tax_rate_details": {"tax_rate": rate.id},
-        "taxability_reason": reason if rate.id is None else None,
+        "taxability_reason": "standard_rated" if rate.automatic else None,
         "taxable_amount": taxable,
         "type": "tax_rate_details",
     }

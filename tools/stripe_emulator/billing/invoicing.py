@@ -1,0 +1,977 @@
+"""An invoice's life: lines and totals, finalization, payment attempts, dunning, void.
+
+draft --finalize--> open --paid--> paid; open --void--> void; open --mark_uncollectible-->
+uncollectible (still payable or voidable). Subscription drafts are finalized
+`billing.finalize_after_s` (1 h) after invoice.created, on their own timeline; one-off
+drafts only with auto_advance. Finalizing numbers the invoice, applies the customer's
+balance, and (charge_automatically) creates its PaymentIntent; a zero amount due is paid at
+once.
+
+Payments go through the same PaymentIntent engine as one-off payments (charges, balance
+transactions, fees); the invoice learns their outcome from the PaymentIntent's events
+(`after_event`), whoever confirmed it. Dunning: each failed automatic attempt schedules the
+next retry at the configured offsets from the first failure; after a hard decline (advice
+`do_not_try_again`, or Radar's block) a retry is counted but only charged once another
+payment method is there to try; after the last one, `billing.end_action` applies to the
+subscription if this is its latest invoice, and `billing.end_invoice_action` to the invoice.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from .. import ids
+from ..errors import CardError, invalid
+from ..params import ZERO_DECIMAL
+from ..state import Ctx, Emulator, after_event
+from ..store import Obj
+from . import timeline
+from .amounts import TaxRate, compute_totals, price_amount
+from .calendar import DAY
+
+__all__ = [
+    "INVOICE",
+    "ITEM",
+    "attempt_payment",
+    "finalize",
+    "item_line",
+    "mark_uncollectible",
+    "new_invoice",
+    "pending_items",
+    "recompute",
+    "sub_line",
+    "view",
+    "void",
+]
+
+INVOICE = "invoice"
+ITEM = "invoiceitem"
+PAYMENT = "invoice_payment"
+LINES_SHOWN = 10
+_PI_EVENTS = frozenset(
+    {
+        "payment_intent.succeeded",
+        "payment_intent.payment_failed",
+        "payment_intent.requires_action",
+    }
+)
+_SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "cad": "CA$", "aud": "A$"}
+_MINIMUM = {"usd": 50, "eur": 50, "gbp": 30, "jpy": 50, "cad": 50, "aud": 50}
+
+
+def money(amount: int, currency: str) -> str:
+    sign = "-" if amount < 0 else ""
+    amount = abs(amount)
+    text = str(amount) if currency in ZERO_DECIMAL else f"{amount / 100:,.2f}"
+    symbol = _SYMBOLS.get(currency)
+    return f"{sign}{symbol}{text}" if symbol else f"{sign}{text} {currency.upper()}"
+
+
+def view(inv: Obj) -> Obj:
+    """An invoice as answered: no bookkeeping, its first lines only (the rest by paging)."""
+    out = {k: v for k, v in inv.items() if k[0] != "_"}
+    lines = inv["lines"]["data"]
+    shown = [_line_view(line) for line in lines[:LINES_SHOWN]]
+    out["lines"] = {**inv["lines"], "data": shown, "has_more": len(lines) > LINES_SHOWN}
+    return out
+
+
+def _line_view(line: Obj) -> Obj:
+    return {k: v for k, v in line.items() if k[0] != "_"}
+
+
+def emit(ctx: Ctx, type_: str, inv: Obj, previous: dict[str, Any] | None = None) -> None:
+    ctx.emit(type_, view(inv), previous)
+
+
+# -- building -----------------------------------------------------------------------------------
+
+
+def new_invoice(
+    ctx: Ctx,
+    cus: Obj,
+    *,
+    billing_reason: str,
+    currency: str,
+    auto_advance: bool,
+    collection_method: str = "charge_automatically",
+    sub: Obj | None = None,
+    days_until_due: int | None = None,
+    due_date: int | None = None,
+    description: str | None = None,
+    metadata: dict[str, str] | None = None,
+    default_payment_method: str | None = None,
+    default_source: str | None = None,
+    default_tax_rates: list[str] | None = None,
+    discounts: list[str] | None = None,
+    automatic_tax: bool = False,
+    period: tuple[int, int] | None = None,
+) -> Obj:
+    """A draft invoice (not stored)."""
+    inv_id = ctx.new_id("in")
+    now = ctx.now
+    start, end = period or (now, now)
+    parent = None
+    if sub is not None:
+        parent = {
+            "quote_details": None,
+            "subscription_details": {"metadata": dict(sub["metadata"]), "subscription": sub["id"]},
+            "type": "subscription_details",
+        }
+    finalize_at = now + ctx.config.billing.finalize_after_s if auto_advance else None
+    return {
+        "id": inv_id,
+        "object": INVOICE,
+        "account_country": ctx.config.country,
+        "account_name": "payplane (emulated platform)",
+        "account_tax_ids": None,
+        "amount_due": 0,
+        "amount_overpaid": 0,
+        "amount_paid": 0,
+        "amount_remaining": 0,
+        "amount_shipping": 0,
+        "application": None,
+        "attempt_count": 0,
+        "attempted": False,
+        "auto_advance": auto_advance,
+        "automatic_tax": {
+            "disabled_reason": None,
+            "enabled": automatic_tax,
+            "liability": {"type": "self"} if automatic_tax else None,
+            "provider": "stripe" if automatic_tax else None,
+            "status": None,
+        },
+        "automatically_finalizes_at": finalize_at,
+        "billing_reason": billing_reason,
+        "collection_method": collection_method,
+        "created": now,
+        "currency": currency,
+        "custom_fields": None,
+        "customer": cus["id"],
+        "customer_account": None,
+        "customer_address": cus["address"],
+        "customer_email": cus["email"],
+        "customer_name": cus["name"],
+        "customer_phone": cus["phone"],
+        "customer_shipping": cus["shipping"],
+        "customer_tax_exempt": cus["tax_exempt"],
+        "customer_tax_ids": [],
+        "default_payment_method": default_payment_method,
+        "default_source": default_source,
+        "default_tax_rates": default_tax_rates or [],
+        "description": description,
+        "discounts": discounts or [],
+        "due_date": due_date,
+        "effective_at": None,
+        "ending_balance": None,
+        "footer": None,
+        "from_invoice": None,
+        "hosted_invoice_url": None,
+        "invoice_pdf": None,
+        "issuer": {"type": "self"},
+        "last_finalization_error": None,
+        "latest_revision": None,
+        "lines": {
+            "object": "list",
+            "data": [],
+            "has_more": False,
+            "url": f"/v1/invoices/{inv_id}/lines",
+        },
+        "livemode": False,
+        "metadata": metadata or {},
+        "next_payment_attempt": None,
+        "number": None,
+        "on_behalf_of": None,
+        "parent": parent,
+        "payment_settings": {
+            "default_mandate": None,
+            "payment_method_options": None,
+            "payment_method_types": None,
+        },
+        "period_end": end,
+        "period_start": start,
+        "post_payment_credit_notes_amount": 0,
+        "pre_payment_credit_notes_amount": 0,
+        "receipt_number": None,
+        "rendering": None,
+        "shipping_cost": None,
+        "shipping_details": None,
+        "starting_balance": 0,
+        "statement_descriptor": None,
+        "status": "draft",
+        "status_transitions": {
+            "finalized_at": None,
+            "marked_uncollectible_at": None,
+            "paid_at": None,
+            "voided_at": None,
+        },
+        "subscription": None,
+        "subtotal": 0,
+        "subtotal_excluding_tax": 0,
+        "test_clock": cus.get("test_clock"),
+        "total": 0,
+        "total_discount_amounts": [],
+        "total_excluding_tax": 0,
+        "total_pretax_credit_amounts": [],
+        "total_taxes": [],
+        "webhooks_delivered_at": now if sub is not None else None,
+        "_days_until_due": days_until_due,
+        "_sub": sub["id"] if sub is not None else None,
+    }
+
+
+def _base_line(
+    inv: Obj,
+    amount: int,
+    quantity: Decimal | int,
+    period: tuple[int, int],
+    description: str,
+    price: Obj | None,
+    discountable: bool,
+    parent: Obj,
+) -> Obj:
+    q = Decimal(quantity)
+    unit = (Decimal(amount) / q).normalize() if q else Decimal(0)
+    return {
+        "id": ids.new_id("il"),
+        "object": "line_item",
+        "amount": amount,
+        "currency": inv["currency"],
+        "description": description,
+        "discount_amounts": [],
+        "discountable": discountable,
+        "discounts": [],
+        "invoice": inv["id"],
+        "livemode": False,
+        "metadata": {},
+        "parent": parent,
+        "period": {"end": period[1], "start": period[0]},
+        "pretax_credit_amounts": [],
+        "pricing": {
+            "price_details": {"price": price["id"], "product": price["product"]} if price else None,
+            "type": "price_details",
+            "unit_amount_decimal": format(unit, "f"),
+        },
+        "quantity": int(q) if q == q.to_integral_value() else None,
+        "quantity_decimal": format(q.normalize(), "f"),
+        "subscription": None,
+        "subtotal": amount,
+        "taxes": [],
+    }
+
+
+def sub_line(
+    inv: Obj,
+    sub: Obj,
+    item: Obj,
+    *,
+    amount: int,
+    quantity: Decimal | int,
+    period: tuple[int, int],
+    description: str,
+    proration: bool = False,
+    meter: str | None = None,
+) -> Obj:
+    """A line for a subscription item's period (in advance) or usage (in arrears)."""
+    parent = {
+        "invoice_item_details": None,
+        "subscription_item_details": {
+            "invoice_item": None,
+            "proration": proration,
+            "proration_details": {"credited_items": None},
+            "subscription": sub["id"],
+            "subscription_item": item["id"],
+        },
+        "type": "subscription_item_details",
+    }
+    line = _base_line(
+        inv, amount, quantity, period, description, item["price"], not proration, parent
+    )
+    line["metadata"] = dict(item["metadata"])
+    line["_rates"] = [r["id"] for r in item.get("tax_rates") or []]
+    line["_behavior"] = item["price"]["tax_behavior"]
+    if meter is not None:
+        line["_meter"] = meter
+    return line
+
+
+def item_line(inv: Obj, ii: Obj) -> Obj:
+    """The line an invoice item becomes."""
+    parent_details = ii.get("parent") or {}
+    sub_details = parent_details.get("subscription_details") or {}
+    si = ii.get("_si")
+    if si is not None:
+        parent = {
+            "invoice_item_details": None,
+            "subscription_item_details": {
+                "invoice_item": ii["id"],
+                "proration": ii["proration"],
+                "proration_details": {"credited_items": ii.get("_credited")},
+                "subscription": sub_details.get("subscription"),
+                "subscription_item": si,
+            },
+            "type": "subscription_item_details",
+        }
+    else:
+        parent = {
+            "invoice_item_details": {
+                "invoice_item": ii["id"],
+                "proration": ii["proration"],
+                "proration_details": {"credited_items": None},
+                "subscription": sub_details.get("subscription"),
+            },
+            "subscription_item_details": None,
+            "type": "invoice_item_details",
+        }
+    price_details = (ii.get("pricing") or {}).get("price_details")
+    price = (
+        {"id": price_details["price"], "product": price_details["product"]}
+        if (price_details and price_details.get("price"))
+        else None
+    )
+    period = (ii["period"]["start"], ii["period"]["end"])
+    line = _base_line(
+        inv,
+        ii["amount"],
+        Decimal(ii["quantity_decimal"] or ii["quantity"] or 1),
+        period,
+        ii["description"] or "",
+        price,
+        ii["discountable"],
+        parent,
+    )
+    line["metadata"] = dict(ii["metadata"])
+    line["_rates"] = [r["id"] for r in ii.get("tax_rates") or []]
+    line["_behavior"] = ii.get("_behavior") or "exclusive"
+    line["_ii"] = ii["id"]
+    return line
+
+
+def pending_items(
+    ctx: Ctx, customer: str, subscription: str | None, *, with_free: bool
+) -> list[Obj]:
+    """Pending invoice items of a customer, oldest first: those of `subscription`, and with
+    `with_free` those tied to no subscription."""
+    found, _ = ctx.store.page(
+        ctx.account,
+        ITEM,
+        limit=100,
+        where=("customer", customer),
+        predicate=lambda o: (
+            o["invoice"] is None
+            and (_item_sub(o) == subscription or (with_free and _item_sub(o) is None))
+        ),
+    )
+    found.reverse()
+    return found
+
+
+def _item_sub(ii: Obj) -> str | None:
+    parent = ii.get("parent") or {}
+    sub: str | None = (parent.get("subscription_details") or {}).get("subscription")
+    return sub
+
+
+def attach_items(ctx: Ctx, inv: Obj, items: list[Obj]) -> None:
+    for ii in items:
+        ii["invoice"] = inv["id"]
+        ctx.save(ii)
+        ctx.store.add_index(ctx.account, ITEM, "invoice", inv["id"], ii["id"])
+        inv["lines"]["data"].append(item_line(inv, ii))
+
+
+# -- totals -------------------------------------------------------------------------------------
+
+
+def _discounts(ctx: Ctx, inv: Obj) -> list[tuple[str, Obj]]:
+    from ..resources.coupons import coupon_of, discount_applies
+
+    out = []
+    for discount_id in inv["discounts"]:
+        discount = ctx.find(discount_id, "discount")
+        if discount is not None and discount_applies(discount, inv["created"]):
+            out.append((discount_id, coupon_of(discount)))
+    return out
+
+
+def recompute(
+    ctx: Ctx,
+    inv: Obj,
+    cus: Obj | None = None,
+    extra_discounts: list[tuple[str, Obj]] | None = None,
+) -> None:
+    """Lines' discounts and taxes, and the invoice's totals (drafts only change).
+    `extra_discounts` (id, coupon) stand in for stored discounts (previews)."""
+    from ..resources.tax_rates import automatic_rate, rates_of
+
+    lines = inv["lines"]["data"]
+    defaults = rates_of(ctx, inv["default_tax_rates"]) if inv["default_tax_rates"] else []
+    auto: dict[bool, TaxRate | str | None] = {}
+    line_rates: list[list[TaxRate]] = []
+    status = None
+    for line in lines:
+        if inv["automatic_tax"]["enabled"]:
+            inclusive = line.get("_behavior") == "inclusive"
+            if inclusive not in auto:
+                cus = cus or ctx.find(inv["customer"], "customer") or {}
+                auto[inclusive] = automatic_rate(ctx, cus.get("address"), inclusive)
+            rate = auto[inclusive]
+            if isinstance(rate, str):
+                status = rate
+                line_rates.append([])
+            else:
+                status = status or "complete"
+                line_rates.append([rate] if rate is not None else [])
+        elif line.get("_rates"):
+            line_rates.append(rates_of(ctx, line["_rates"]))
+        else:
+            line_rates.append(defaults)
+    if inv["automatic_tax"]["enabled"]:
+        inv["automatic_tax"]["status"] = status or "complete"
+    discounts = extra_discounts if extra_discounts is not None else _discounts(ctx, inv)
+    totals = compute_totals(lines, discounts, line_rates)
+    inv["subtotal"] = totals.subtotal
+    inv["subtotal_excluding_tax"] = totals.subtotal_excluding_tax
+    inv["total"] = totals.total
+    inv["total_excluding_tax"] = totals.total_excluding_tax
+    inv["total_discount_amounts"] = totals.total_discount_amounts
+    inv["total_taxes"] = totals.total_taxes
+    if inv["status"] == "draft":
+        inv["amount_due"] = max(0, totals.total)
+        inv["amount_remaining"] = inv["amount_due"]
+
+
+def _refresh_usage(ctx: Ctx, inv: Obj) -> None:
+    """Metered lines count the usage reported until finalization (Stripe's grace period)."""
+    from ..resources.meters import usage_quantity
+    from ..resources.prices import tiers_of
+
+    for line in inv["lines"]["data"]:
+        meter = line.get("_meter")
+        if meter is None:
+            continue
+        qty = usage_quantity(
+            ctx, meter, inv["customer"], line["period"]["start"], line["period"]["end"]
+        )
+        details = line["pricing"]["price_details"]
+        price = ctx.find(details["price"], "price") or {}
+        amount = price_amount(price, max(qty, Decimal(0)), tiers_of(ctx, price)) if price else 0
+        line["amount"] = line["subtotal"] = amount
+        line["quantity_decimal"] = format(qty.normalize(), "f")
+        line["quantity"] = int(qty) if qty == qty.to_integral_value() else None
+
+
+# -- finalization -------------------------------------------------------------------------------
+
+
+def finalize(ctx: Ctx, inv: Obj, *, api: bool = False, auto_advance: bool | None = None) -> Obj:
+    """Finalize a draft. A location automatic tax cannot use fails it: with `api` the
+    caller gets the error; otherwise invoice.finalization_failed and it stays a draft."""
+    from ..resources.customer_billing import add_balance, customer_tax_ids
+
+    cus = ctx.get(inv["customer"], "customer")
+    if any("_meter" in line for line in inv["lines"]["data"]):
+        _refresh_usage(ctx, inv)
+    recompute(ctx, inv, cus)
+    if auto_advance is not None:
+        inv["auto_advance"] = auto_advance
+    if inv["automatic_tax"]["enabled"] and inv["automatic_tax"]["status"] != "complete":
+        message = (
+            "The customer's location isn't recognized. Add a valid address (at least a "
+            "country) to the customer before finalizing with automatic tax."
+        )
+        inv["last_finalization_error"] = {
+            "code": "customer_tax_location_invalid",
+            "doc_url": "https://stripe.com/docs/error-codes/customer-tax-location-invalid",
+            "message": message,
+            "type": "invalid_request_error",
+        }
+        inv["automatically_finalizes_at"] = None
+        timeline.set_wake(ctx, inv, None)
+        ctx.save(inv)
+        emit(ctx, "invoice.finalization_failed", inv)
+        if api:
+            raise invalid(message, code="customer_tax_location_invalid")
+        return inv
+    now = ctx.now
+    inv["number"] = f"{cus['invoice_prefix']}-{cus['next_invoice_sequence']:04d}"
+    cus["next_invoice_sequence"] += 1
+    inv["status"] = "open"
+    inv["last_finalization_error"] = None
+    inv["automatically_finalizes_at"] = None
+    inv["status_transitions"]["finalized_at"] = now
+    inv["effective_at"] = now
+    inv["webhooks_delivered_at"] = inv["webhooks_delivered_at"] or now
+    inv["customer_address"] = cus["address"]
+    inv["customer_email"] = cus["email"]
+    inv["customer_name"] = cus["name"]
+    inv["customer_tax_ids"] = customer_tax_ids(ctx, cus["id"])
+    token = ids.new_id("", 40)[1:]
+    inv["hosted_invoice_url"] = f"https://invoice.stripe.com/i/{ctx.account}/test_{token}"
+    inv["invoice_pdf"] = f"https://pay.stripe.com/invoice/{ctx.account}/test_{token}/pdf"
+    if inv["collection_method"] == "send_invoice" and inv["due_date"] is None:
+        inv["due_date"] = now + DAY * int(inv.get("_days_until_due") or 30)
+    # The customer's balance: a credit pays first, a debit is added (Stripe's order).
+    starting = cus["balance"]
+    combined = starting + inv["total"]
+    amount_due = max(0, combined)
+    ending = min(0, combined)
+    minimum = _MINIMUM.get(inv["currency"], 50)
+    too_small = 0 < amount_due < minimum
+    if too_small:  # carried to the next invoice through the balance
+        ending, amount_due = amount_due, 0
+    inv["starting_balance"] = starting
+    inv["ending_balance"] = ending
+    inv["amount_due"] = amount_due
+    inv["amount_remaining"] = amount_due
+    balance_moved = ending != starting
+    if balance_moved:
+        add_balance(
+            ctx,
+            cus,
+            ending - starting,
+            inv["currency"],
+            "invoice_too_small" if too_small else "applied_to_invoice",
+            invoice=inv["id"],
+            emit_customer=False,
+        )
+    ctx.save(cus)
+    if amount_due == 0:
+        _paid(ctx, inv, None, finalized=True)
+        if balance_moved:
+            ctx.emit("customer.updated", cus, {"balance": starting})
+        return inv
+    if inv["collection_method"] == "charge_automatically":
+        inv["next_payment_attempt"] = now if inv["auto_advance"] else None
+    ctx.save(inv)
+    emit(ctx, "invoice.finalized", inv)
+    if balance_moved:
+        ctx.emit("customer.updated", cus, {"balance": starting})
+    if inv["collection_method"] == "charge_automatically":
+        _payment_intent(ctx, inv, cus)
+        if inv["auto_advance"]:
+            timeline.set_wake(ctx, inv, now)
+            ctx.save(inv)
+    else:
+        if inv["auto_advance"]:
+            emit(ctx, "invoice.sent", inv)
+        timeline.set_wake(ctx, inv, inv["due_date"])
+        ctx.save(inv)
+    return inv
+
+
+def _payment_intent(ctx: Ctx, inv: Obj, cus: Obj) -> Obj:
+    """The invoice's PaymentIntent, created (payment_intent.created) the first time."""
+    from ..params import Params
+    from ..resources import payment_intents
+
+    pay = ctx.store.first(ctx.account, PAYMENT, "invoice", inv["id"])
+    if pay is not None:
+        current = ctx.find(pay["payment"]["payment_intent"], "payment_intent")
+        if current is not None and current["status"] != "canceled":
+            return current
+    reason = inv["billing_reason"]
+    description = {
+        "subscription_create": "Subscription creation",
+        "subscription_cycle": "Subscription cycle",
+        "subscription_update": "Subscription update",
+    }.get(reason, "Payment for Invoice")
+    params = Params(
+        {
+            "amount": str(inv["amount_remaining"]),
+            "currency": inv["currency"],
+            "customer": cus["id"],
+            "description": description,
+            "payment_method_types": ["card"],
+        }
+    )
+    pi: Obj = payment_intents.create(ctx, params)
+    pay = {
+        "id": ctx.new_id("inpay"),
+        "object": PAYMENT,
+        "amount_paid": None,
+        "amount_requested": inv["amount_remaining"],
+        "created": ctx.now,
+        "currency": inv["currency"],
+        "invoice": inv["id"],
+        "is_default": True,
+        "livemode": False,
+        "payment": {"payment_intent": pi["id"], "type": "payment_intent"},
+        "status": "open",
+        "status_transitions": {"canceled_at": None, "paid_at": None},
+        "_pi": pi["id"],
+    }
+    ctx.insert(pay, ("invoice", "_pi"))
+    return pi
+
+
+# -- payment ------------------------------------------------------------------------------------
+
+
+def payer(ctx: Ctx, inv: Obj) -> str | None:
+    """What an automatic attempt charges: the invoice's, the subscription's, then the
+    customer's default payment method or source (Stripe's precedence)."""
+    if inv["default_payment_method"] or inv["default_source"]:
+        return str(inv["default_payment_method"] or inv["default_source"])
+    sub = ctx.find(inv.get("_sub"), "subscription") if inv.get("_sub") else None
+    return payer_for(ctx, inv["customer"], sub)
+
+
+def payer_for(ctx: Ctx, customer_id: str, sub: Obj | None) -> str | None:
+    if sub is not None and (sub["default_payment_method"] or sub["default_source"]):
+        return str(sub["default_payment_method"] or sub["default_source"])
+    cus = ctx.find(customer_id, "customer")
+    if cus is None:
+        return None
+    found = cus["invoice_settings"]["default_payment_method"] or cus["default_source"]
+    return str(found) if found else None
+
+
+def attempt_payment(
+    ctx: Ctx,
+    inv: Obj,
+    *,
+    automatic: bool,
+    pm_id: str | None = None,
+    off_session: bool = False,
+    raise_errors: bool = False,
+) -> Obj:
+    """Try to pay an open invoice; the outcome arrives through the PaymentIntent's events.
+    Returns the invoice as it ends up. A decline raises CardError with `raise_errors`."""
+    from ..resources import payment_intents
+    from ..resources import payment_methods as pms
+
+    pm_id = pm_id or payer(ctx, inv)
+    if pm_id is None:
+        if raise_errors:
+            raise invalid(
+                "This customer has no attached payment source or default payment method. "
+                "Please consider adding a default payment method."
+            )
+        _failed(ctx, inv, None, automatic=automatic, hard=False, pm_id=None)
+        return ctx.get(inv["id"], INVOICE)
+    cus = ctx.get(inv["customer"], "customer")
+    pm = pms.resolve(ctx, pm_id, "payment_method")
+    pi = _payment_intent(ctx, inv, cus)
+    if pi["amount"] != inv["amount_remaining"]:
+        pi["amount"] = inv["amount_remaining"]
+    inv["_attempt"] = "automatic" if automatic else "manual"
+    ctx.save(inv)
+    try:
+        payment_intents.confirm_intent(
+            ctx, pi, pm, off_session=off_session, billing=automatic and not off_session
+        )
+    except CardError:
+        if raise_errors:
+            raise
+    return ctx.get(inv["id"], INVOICE)
+
+
+@after_event
+def _on_payment_intent(em: Emulator, event: Obj) -> None:
+    if event["type"] not in _PI_EVENTS:
+        return
+    pi = event["data"]["object"]
+    account = event.get("account") or em.config.platform_account
+    pay = em.store.first(account, PAYMENT, "_pi", pi["id"])
+    if pay is None:
+        return
+    inv = em.store.get(pay["invoice"], account, INVOICE)
+    if inv is None or inv["status"] not in ("open", "uncollectible"):
+        return
+    request = event.get("request") or {}
+    ctx = Ctx(em, account, request.get("id"), request.get("idempotency_key"))
+    ctx = timeline.clock_ctx(ctx, inv)
+    if event["type"] == "payment_intent.succeeded":
+        pay["status"] = "paid"
+        pay["amount_paid"] = pi["amount_received"]
+        pay["status_transitions"]["paid_at"] = ctx.now
+        ctx.save(pay)
+        _paid(ctx, inv, pay)
+        return
+    error = pi.get("last_payment_error") or {}
+    if event["type"] == "payment_intent.requires_action":
+        _action_required(ctx, inv)
+        return
+    charge = ctx.find(error.get("charge") or pi.get("latest_charge"), "charge") or {}
+    outcome = charge.get("outcome") or {}
+    hard = outcome.get("advice_code") == "do_not_try_again" or outcome.get("type") == "blocked"
+    _failed(
+        ctx,
+        inv,
+        error,
+        automatic=inv.get("_attempt") == "automatic",
+        hard=hard,
+        pm_id=(error.get("payment_method") or {}).get("id"),
+    )
+
+
+def _paid(ctx: Ctx, inv: Obj, pay: Obj | None, *, finalized: bool = False) -> None:
+    from . import lifecycle
+
+    now = ctx.now
+    was_attempted = inv["attempted"]
+    inv["status"] = "paid"
+    inv["amount_paid"] = inv["amount_due"]
+    inv["amount_remaining"] = 0
+    inv["attempted"] = True
+    if not was_attempted and pay is not None:
+        inv["attempt_count"] += 1
+    inv["next_payment_attempt"] = None
+    inv["auto_advance"] = False
+    inv["status_transitions"]["paid_at"] = now
+    inv.pop("_attempt", None)
+    timeline.set_wake(ctx, inv, None)
+    ctx.save(inv)
+    if finalized:
+        emit(ctx, "invoice.finalized", inv)
+    emit(ctx, "invoice.paid", inv)
+    emit(ctx, "invoice.payment_succeeded", inv)
+    if pay is not None:
+        ctx.emit("invoice_payment.paid", {k: v for k, v in pay.items() if k[0] != "_"})
+    cus = ctx.find(inv["customer"], "customer")
+    if cus is not None and cus["delinquent"] and not _has_unpaid(ctx, cus["id"]):
+        cus["delinquent"] = False
+        ctx.save(cus)
+        ctx.emit("customer.updated", cus, {"delinquent": True})
+    lifecycle.on_invoice_paid(ctx, inv)
+
+
+def _has_unpaid(ctx: Ctx, customer: str) -> bool:
+    found, _ = ctx.store.page(
+        ctx.account,
+        INVOICE,
+        limit=1,
+        where=("customer", customer),
+        predicate=lambda o: o["status"] == "open" and o["attempted"],
+    )
+    return bool(found)
+
+
+def _next_attempt(ctx: Ctx, inv: Obj) -> int | None:
+    """When the next automatic retry falls, counting from the first failed attempt."""
+    if inv["collection_method"] != "charge_automatically" or not inv["auto_advance"]:
+        return None
+    from . import lifecycle
+
+    if not lifecycle.retries_invoice(ctx, inv):
+        return None
+    offsets = ctx.config.billing.retry_days
+    k = inv["attempt_count"] - 1
+    if k >= len(offsets):
+        return None
+    return int(inv["_first_failure"] + offsets[k] * DAY)
+
+
+def _count_attempt(ctx: Ctx, inv: Obj, automatic: bool) -> tuple[dict[str, Any], bool]:
+    """Count an attempt (the first of any kind, then automatic ones). Returns the previous
+    attributes and whether the retries just ran out."""
+    before = {
+        "attempt_count": inv["attempt_count"],
+        "attempted": inv["attempted"],
+        "next_payment_attempt": inv["next_payment_attempt"],
+    }
+    inv["attempted"] = True
+    counts = automatic or inv["attempt_count"] == 0
+    exhausted = False
+    if counts:
+        inv["attempt_count"] += 1
+        inv.setdefault("_first_failure", ctx.now)
+        nxt = _next_attempt(ctx, inv)
+        exhausted = nxt is None and _dunned(ctx, inv)
+        inv["next_payment_attempt"] = nxt
+        timeline.set_wake(ctx, inv, nxt)
+    return before, exhausted
+
+
+def _dunned(ctx: Ctx, inv: Obj) -> bool:
+    """Whether this invoice is under automatic retries at all (its end can be reached)."""
+    from . import lifecycle
+
+    return (
+        inv["collection_method"] == "charge_automatically"
+        and inv["auto_advance"]
+        and lifecycle.retries_invoice(ctx, inv)
+    )
+
+
+def _failed(
+    ctx: Ctx, inv: Obj, error: Obj | None, *, automatic: bool, hard: bool, pm_id: str | None
+) -> None:
+    from . import lifecycle
+
+    before, exhausted = _count_attempt(ctx, inv, automatic)
+    if automatic or error is not None:
+        inv["_hard"] = hard
+        inv["_failed_pm"] = pm_id
+    inv.pop("_attempt", None)
+    ctx.save(inv)
+    emit(ctx, "invoice.payment_failed", inv)
+    if (error or {}).get("code") == "authentication_required":
+        emit(ctx, "invoice.payment_action_required", inv)
+    emit(ctx, "invoice.updated", inv, before)
+    _delinquent(ctx, inv)
+    lifecycle.on_invoice_failed(ctx, inv, exhausted)
+    if exhausted:
+        end_of_retries(ctx, inv)
+
+
+def _action_required(ctx: Ctx, inv: Obj) -> None:
+    from . import lifecycle
+
+    before, exhausted = _count_attempt(ctx, inv, inv.get("_attempt") == "automatic")
+    inv.pop("_attempt", None)
+    ctx.save(inv)
+    emit(ctx, "invoice.payment_action_required", inv)
+    emit(ctx, "invoice.updated", inv, before)
+    lifecycle.on_invoice_failed(ctx, inv, exhausted)
+    if exhausted:
+        end_of_retries(ctx, inv)
+
+
+def _delinquent(ctx: Ctx, inv: Obj) -> None:
+    cus = ctx.find(inv["customer"], "customer")
+    if cus is not None and not cus["delinquent"]:
+        cus["delinquent"] = True
+        ctx.save(cus)
+        ctx.emit("customer.updated", cus, {"delinquent": False})
+
+
+def end_of_retries(ctx: Ctx, inv: Obj) -> None:
+    from . import lifecycle
+
+    lifecycle.on_retries_exhausted(ctx, inv)
+    inv = ctx.get(inv["id"], INVOICE)
+    if ctx.config.billing.end_invoice_action == "uncollectible" and inv["status"] == "open":
+        mark_uncollectible(ctx, inv)
+
+
+def _retry(ctx: Ctx, inv: Obj) -> None:
+    """A scheduled automatic attempt. After a hard decline, or with nothing to charge, it
+    is counted but not charged until another payment method is there to try."""
+    pm_id = payer(ctx, inv)
+    if pm_id is None or (inv.get("_hard") and pm_id == inv.get("_failed_pm")):
+        from . import lifecycle
+
+        before, exhausted = _count_attempt(ctx, inv, automatic=True)
+        ctx.save(inv)
+        emit(ctx, "invoice.updated", inv, before)
+        lifecycle.on_invoice_failed(ctx, inv, exhausted)
+        if exhausted:
+            end_of_retries(ctx, inv)
+        return
+    attempt_payment(ctx, inv, automatic=True, pm_id=pm_id)
+
+
+def _wake(ctx: Ctx, inv: Obj) -> None:
+    status = inv["status"]
+    if status == "draft":
+        if inv["auto_advance"] and inv["automatically_finalizes_at"] is not None:
+            if inv.get("_paused") == "keep_as_draft":
+                return
+            finalize(ctx, inv)
+            inv = ctx.get(inv["id"], INVOICE)
+            if inv["status"] == "open":
+                after_finalize(ctx, inv)
+        return
+    if status != "open":
+        return
+    if inv["collection_method"] == "charge_automatically":
+        if inv["auto_advance"] and inv["next_payment_attempt"] is not None:
+            if inv["attempt_count"] == 0:
+                attempt_payment(ctx, inv, automatic=True)
+            else:
+                _retry(ctx, inv)
+        return
+    _send_invoice_due(ctx, inv)
+
+
+def after_finalize(ctx: Ctx, inv: Obj) -> None:
+    """What an automatically finalized invoice does next: its first payment attempt, or
+    what a paused collection says."""
+    paused = inv.get("_paused")
+    if paused == "void":
+        void(ctx, inv)
+    elif paused == "mark_uncollectible":
+        mark_uncollectible(ctx, inv)
+    elif inv["collection_method"] == "charge_automatically" and inv["auto_advance"]:
+        attempt_payment(ctx, inv, automatic=True)
+
+
+def _send_invoice_due(ctx: Ctx, inv: Obj) -> None:
+    """send_invoice: overdue at the due date, the end action a grace period later."""
+    from . import lifecycle
+
+    if not inv.get("_overdue"):
+        inv["_overdue"] = True
+        grace = ctx.config.billing.send_invoice_grace_days
+        timeline.set_wake(ctx, inv, int(inv["due_date"]) + grace * DAY)
+        ctx.save(inv)
+        emit(ctx, "invoice.overdue", inv)
+        lifecycle.on_invoice_failed(ctx, inv, False)
+        return
+    timeline.set_wake(ctx, inv, None)
+    ctx.save(inv)
+    end_of_retries(ctx, inv)
+
+
+timeline.WAKERS[INVOICE] = _wake
+
+
+# -- void and uncollectible ---------------------------------------------------------------------
+
+
+def _cancel_payment(ctx: Ctx, inv: Obj) -> None:
+    from ..resources import payment_intents
+
+    pay = ctx.store.first(ctx.account, PAYMENT, "invoice", inv["id"])
+    if pay is None or pay["status"] != "open":
+        return
+    pay["status"] = "canceled"
+    pay["status_transitions"]["canceled_at"] = ctx.now
+    ctx.save(pay)
+    pi = ctx.find(pay["payment"]["payment_intent"], "payment_intent")
+    if pi is not None and pi["status"] in payment_intents._CANCELABLE:
+        payment_intents._cancel(ctx, pi, None)
+
+
+def void(ctx: Ctx, inv: Obj) -> Obj:
+    from ..resources.customer_billing import add_balance
+
+    before = {"status": inv["status"]}
+    inv["status"] = "void"
+    inv["status_transitions"]["voided_at"] = ctx.now
+    inv["auto_advance"] = False
+    inv["next_payment_attempt"] = None
+    timeline.set_wake(ctx, inv, None)
+    ctx.save(inv)
+    _cancel_payment(ctx, inv)
+    moved = (inv["ending_balance"] or 0) - inv["starting_balance"]
+    if moved and inv["ending_balance"] is not None:
+        cus = ctx.get(inv["customer"], "customer")
+        balance = cus["balance"]
+        add_balance(
+            ctx,
+            cus,
+            -moved,
+            inv["currency"],
+            "unapplied_from_invoice",
+            invoice=inv["id"],
+            emit_customer=False,
+        )
+        ctx.save(cus)
+        ctx.emit("customer.updated", cus, {"balance": balance})
+    emit(ctx, "invoice.voided", inv, before)
+    return inv
+
+
+def mark_uncollectible(ctx: Ctx, inv: Obj) -> Obj:
+    inv["status"] = "uncollectible"
+    inv["status_transitions"]["marked_uncollectible_at"] = ctx.now
+    inv["auto_advance"] = False
+    inv["next_payment_attempt"] = None
+    timeline.set_wake(ctx, inv, None)
+    ctx.save(inv)
+    emit(ctx, "invoice.marked_uncollectible", inv)
+    return inv
