@@ -55,6 +55,11 @@ def _expand(ctx: Ctx, node: Any, parts: list[str], full: str) -> None:
         if found is None:
             raise InvalidRequest(f"This property cannot be expanded ({full}).", param="expand")
         node[head] = value = found
+    elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        loaded = [_load(ctx, v) for v in value]  # an array of ids (`discounts`)
+        if any(x is None for x in loaded):
+            raise InvalidRequest(f"This property cannot be expanded ({full}).", param="expand")
+        node[head] = value = loaded
     if rest:
         if isinstance(value, list):
             for item in value:

@@ -465,9 +465,18 @@ def _refresh_usage(ctx: Ctx, inv: Obj) -> None:
 # -- finalization -------------------------------------------------------------------------------
 
 
-def finalize(ctx: Ctx, inv: Obj, *, api: bool = False, auto_advance: bool | None = None) -> Obj:
+def finalize(
+    ctx: Ctx,
+    inv: Obj,
+    *,
+    api: bool = False,
+    auto_advance: bool | None = None,
+    attempt_later: bool = True,
+) -> Obj:
     """Finalize a draft. A location automatic tax cannot use fails it: with `api` the
-    caller gets the error; otherwise invoice.finalization_failed and it stays a draft."""
+    caller gets the error; otherwise invoice.finalization_failed and it stays a draft.
+    `attempt_later`: an auto-advancing charge_automatically invoice gets its first payment
+    attempt scheduled (callers that attempt at once, or never, pass False)."""
     from ..resources.customer_billing import add_balance, customer_tax_ids
 
     cus = ctx.get(inv["customer"], "customer")
@@ -543,14 +552,15 @@ def finalize(ctx: Ctx, inv: Obj, *, api: bool = False, auto_advance: bool | None
             ctx.emit("customer.updated", cus, {"balance": starting})
         return inv
     if inv["collection_method"] == "charge_automatically":
-        inv["next_payment_attempt"] = now if inv["auto_advance"] else None
+        later = inv["auto_advance"] and attempt_later
+        inv["next_payment_attempt"] = now if later else None
     ctx.save(inv)
     emit(ctx, "invoice.finalized", inv)
     if balance_moved:
         ctx.emit("customer.updated", cus, {"balance": starting})
     if inv["collection_method"] == "charge_automatically":
         _payment_intent(ctx, inv, cus)
-        if inv["auto_advance"]:
+        if inv["next_payment_attempt"] is not None:
             timeline.set_wake(ctx, inv, now)
             ctx.save(inv)
     else:
@@ -870,7 +880,7 @@ def _wake(ctx: Ctx, inv: Obj) -> None:
         if inv["auto_advance"] and inv["automatically_finalizes_at"] is not None:
             if inv.get("_paused") == "keep_as_draft":
                 return
-            finalize(ctx, inv)
+            finalize(ctx, inv, attempt_later=False)
             inv = ctx.get(inv["id"], INVOICE)
             if inv["status"] == "open":
                 after_finalize(ctx, inv)

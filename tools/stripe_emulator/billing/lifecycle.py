@@ -347,7 +347,7 @@ def first_invoice(
         interval, count = _recurring(sub)
         anchor = sub["billing_cycle_anchor"]
         full_start = shift(end, interval, -count)
-        stub = anchor > start and full_start > start
+        stub = anchor > start and full_start < start  # a short first period up to the anchor
         for item in items_of(sub):
             if is_metered(item):
                 continue
@@ -375,7 +375,7 @@ def first_invoice(
 
 def activate_first(ctx: Ctx, sub: Obj, inv: Obj, payment_behavior: str) -> Obj:
     """Finalize the creation invoice and pay it per payment_behavior."""
-    inv = invoicing.finalize(ctx, inv)
+    inv = invoicing.finalize(ctx, inv, attempt_later=False)
     if inv["status"] == "open" and inv["collection_method"] == "charge_automatically":
         if payment_behavior in ("allow_incomplete", "error_if_incomplete"):
             invoicing.attempt_payment(ctx, inv, automatic=True)
@@ -435,9 +435,9 @@ def on_invoice_paid(ctx: Ctx, inv: Obj) -> None:
 def on_invoice_failed(ctx: Ctx, inv: Obj, exhausted: bool) -> None:
     sub = _sub_of(ctx, inv)
     if sub is None or sub["status"] not in ("active", "trialing"):
-        return
-    if inv["billing_reason"] == "subscription_create":
-        return
+        return  # an incomplete subscription stays so until it expires
+    if sub.get("_staging") or sub.get("_pending_invoice") == inv["id"]:
+        return  # a pending update's invoice: the subscription itself is unchanged
     if sub["latest_invoice"] == inv["id"]:
         _set_status(ctx, sub, "past_due")
 
@@ -478,6 +478,7 @@ def reschedule(ctx: Ctx, sub: Obj) -> None:
             and sub["collection_method"] == "charge_automatically"
             and sub.get("_upcoming") != end
             and end - days * DAY > ctx.now
+            and _renews(sub, end)
         ):
             due.append(end - days * DAY)
         due.append(end)
@@ -489,6 +490,13 @@ def reschedule(ctx: Ctx, sub: Obj) -> None:
     if sub.get("pending_update"):
         due.append(int(sub["pending_update"]["expires_at"]))
     timeline.set_wake(ctx, sub, min(due) if due else None)
+
+
+def _renews(sub: Obj, end: int) -> bool:
+    """Whether the period ending at `end` is followed by another (not canceled by then)."""
+    return not sub["cancel_at_period_end"] and not (
+        sub["cancel_at"] is not None and sub["cancel_at"] <= end
+    )
 
 
 def _wake(ctx: Ctx, sub: Obj) -> None:
@@ -523,6 +531,7 @@ def _wake(ctx: Ctx, sub: Obj) -> None:
         and now >= end - days * DAY
         and now < end
         and sub["collection_method"] == "charge_automatically"
+        and _renews(sub, end)
     ):
         sub["_upcoming"] = end
         ctx.save(sub)
@@ -710,7 +719,7 @@ def _final_invoice(ctx: Ctx, sub: Obj, at: int, with_pending: bool) -> None:
     inv["automatically_finalizes_at"] = None
     _store_invoice(ctx, sub, inv)
     ctx.save(sub)
-    inv = invoicing.finalize(ctx, inv)
+    inv = invoicing.finalize(ctx, inv, attempt_later=False)
     if inv["status"] == "open" and inv["collection_method"] == "charge_automatically":
         invoicing.attempt_payment(ctx, inv, automatic=True)
 
@@ -782,7 +791,7 @@ def resume(
     inv["automatically_finalizes_at"] = None
     _store_invoice(ctx, sub, inv)
     ctx.save(sub)
-    inv = invoicing.finalize(ctx, inv)
+    inv = invoicing.finalize(ctx, inv, attempt_later=False)
     if inv["status"] == "open" and inv["collection_method"] == "charge_automatically":
         invoicing.attempt_payment(ctx, inv, automatic=True)
     return ctx.get(sub["id"], SUB)
@@ -883,7 +892,7 @@ def _invoice_pending_now(ctx: Ctx, sub: Obj, reason: str) -> Obj | None:
     inv["automatically_finalizes_at"] = None
     _store_invoice(ctx, sub, inv)
     ctx.save(sub)
-    inv = invoicing.finalize(ctx, inv)
+    inv = invoicing.finalize(ctx, inv, attempt_later=False)
     if inv["status"] == "open" and inv["collection_method"] == "charge_automatically":
         inv = invoicing.attempt_payment(ctx, inv, automatic=True)
     return inv
@@ -942,7 +951,7 @@ def reset_anchor(
     reschedule(ctx, sub)
     _store_invoice(ctx, sub, inv)
     ctx.save(sub)
-    inv = invoicing.finalize(ctx, inv)
+    inv = invoicing.finalize(ctx, inv, attempt_later=False)
     if inv["status"] == "open" and inv["collection_method"] == "charge_automatically":
         invoicing.attempt_payment(ctx, inv, automatic=True)
 
@@ -987,8 +996,11 @@ def stage_pending_update(
         sub["items"] = staged["items"]
         ctx.save(sub)
         return sub
+    sub["_staging"] = True
+    ctx.save(sub)
     inv = _invoice_pending_now(ctx, sub, "subscription_update")
     sub = ctx.get(sub["id"], SUB)
+    del sub["_staging"]
     if inv is not None and inv["status"] == "paid":
         sub["items"] = staged["items"]
         sub.update(fields)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import pytest
@@ -20,7 +21,12 @@ def emulator() -> Iterator[EmulatorHandle]:
 def emu(emulator: EmulatorHandle) -> Iterator[EmulatorHandle]:
     """The session emulator, reset to a clean state and default settings for each test."""
     emulator.control.reset()
-    emulator.control.configure(global_rate=None, endpoint_rate=None, max_concurrent=None)
+    emulator.control.configure(
+        global_rate=None,
+        endpoint_rate=None,
+        max_concurrent=None,
+        billing=dataclasses.asdict(Config().billing),
+    )
     yield emulator
     emulator.control.clear_faults()
 
