@@ -721,12 +721,12 @@ def _paid(ctx: Ctx, inv: Obj, pay: Obj | None, *, finalized: bool = False) -> No
     from . import lifecycle
 
     now = ctx.now
-    was_attempted = inv["attempted"]
+    counts = not inv["attempted"] or inv.get("_attempt") == "automatic"
     inv["status"] = "paid"
     inv["amount_paid"] = inv["amount_due"]
     inv["amount_remaining"] = 0
     inv["attempted"] = True
-    if not was_attempted and pay is not None:
+    if counts and pay is not None:  # the first attempt, then automatic retries
         inv["attempt_count"] += 1
     inv["next_payment_attempt"] = None
     inv["auto_advance"] = False

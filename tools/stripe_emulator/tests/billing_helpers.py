@@ -20,6 +20,10 @@ def clock(client: stripe.StripeClient, frozen_time: int = T0) -> Any:
 def advance(client: stripe.StripeClient, clock_id: str, frozen_time: int) -> Any:
     """Advance a test clock and wait (bounded) until it is ready again."""
     client.v1.test_helpers.test_clocks.advance(clock_id, params={"frozen_time": frozen_time})
+    return wait_ready(client, clock_id)
+
+
+def wait_ready(client: stripe.StripeClient, clock_id: str) -> Any:
     deadline = time.monotonic() + 60
     while True:
         current = client.v1.test_helpers.test_clocks.retrieve(clock_id)
