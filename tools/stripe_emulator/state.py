@@ -12,7 +12,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import ids
@@ -82,7 +82,9 @@ class Ctx:
 
     def on_clock(self, clock: str | None) -> Ctx:
         """This context on a test clock's time (or back on the emulator's with None)."""
-        return self if clock == self.clock else replace(self, clock=clock)
+        if clock == self.clock:
+            return self
+        return Ctx(self.em, self.account, self.request_id, self.idempotency_key, self.expand, clock)
 
     @property
     def is_platform(self) -> bool:

@@ -559,7 +559,7 @@ def finalize(
     if balance_moved:
         ctx.emit("customer.updated", cus, {"balance": starting})
     if inv["collection_method"] == "charge_automatically":
-        _payment_intent(ctx, inv, cus)
+        _payment_intent(ctx, inv, cus["id"])
         if inv["next_payment_attempt"] is not None:
             timeline.set_wake(ctx, inv, now)
             ctx.save(inv)
@@ -571,7 +571,7 @@ def finalize(
     return inv
 
 
-def _payment_intent(ctx: Ctx, inv: Obj, cus: Obj) -> Obj:
+def _payment_intent(ctx: Ctx, inv: Obj, customer: str) -> Obj:
     """The invoice's PaymentIntent, created (payment_intent.created) the first time."""
     from ..params import Params
     from ..resources import payment_intents
@@ -591,7 +591,7 @@ def _payment_intent(ctx: Ctx, inv: Obj, cus: Obj) -> Obj:
         {
             "amount": str(inv["amount_remaining"]),
             "currency": inv["currency"],
-            "customer": cus["id"],
+            "customer": customer,
             "description": description,
             "payment_method_types": ["card"],
         }
@@ -646,9 +646,11 @@ def attempt_payment(
     pm_id: str | None = None,
     off_session: bool = False,
     raise_errors: bool = False,
+    reload: bool = True,
 ) -> Obj:
     """Try to pay an open invoice; the outcome arrives through the PaymentIntent's events.
-    Returns the invoice as it ends up. A decline raises CardError with `raise_errors`."""
+    Returns the invoice as it ends up (`reload`; else as given). A decline raises CardError
+    with `raise_errors`."""
     from ..resources import payment_intents
     from ..resources import payment_methods as pms
 
@@ -660,14 +662,14 @@ def attempt_payment(
                 "Please consider adding a default payment method."
             )
         _failed(ctx, inv, None, automatic=automatic, hard=False, pm_id=None)
-        return ctx.get(inv["id"], INVOICE)
-    cus = ctx.get(inv["customer"], "customer")
+        return ctx.get(inv["id"], INVOICE) if reload else inv
     pm = pms.resolve(ctx, pm_id, "payment_method")
-    pi = _payment_intent(ctx, inv, cus)
+    pi = _payment_intent(ctx, inv, inv["customer"])
     if pi["amount"] != inv["amount_remaining"]:
         pi["amount"] = inv["amount_remaining"]
-    inv["_attempt"] = "automatic" if automatic else "manual"
-    ctx.save(inv)
+    # What kind of attempt this is, for the PaymentIntent's events to read: handlers run
+    # to completion, so the entry lives exactly as long as this call.
+    _ATTEMPTS[inv["id"]] = "automatic" if automatic else "manual"
     try:
         payment_intents.confirm_intent(
             ctx, pi, pm, off_session=off_session, billing=automatic and not off_session
@@ -675,7 +677,12 @@ def attempt_payment(
     except CardError:
         if raise_errors:
             raise
-    return ctx.get(inv["id"], INVOICE)
+    finally:
+        _ATTEMPTS.pop(inv["id"], None)
+    return ctx.get(inv["id"], INVOICE) if reload else inv
+
+
+_ATTEMPTS: dict[str, str] = {}
 
 
 @after_event
@@ -711,7 +718,7 @@ def _on_payment_intent(em: Emulator, event: Obj) -> None:
         ctx,
         inv,
         error,
-        automatic=inv.get("_attempt") == "automatic",
+        automatic=_ATTEMPTS.get(inv["id"]) == "automatic",
         hard=hard,
         pm_id=(error.get("payment_method") or {}).get("id"),
     )
@@ -721,7 +728,7 @@ def _paid(ctx: Ctx, inv: Obj, pay: Obj | None, *, finalized: bool = False) -> No
     from . import lifecycle
 
     now = ctx.now
-    counts = not inv["attempted"] or inv.get("_attempt") == "automatic"
+    counts = not inv["attempted"] or _ATTEMPTS.get(inv["id"]) == "automatic"
     inv["status"] = "paid"
     inv["amount_paid"] = inv["amount_due"]
     inv["amount_remaining"] = 0
@@ -731,7 +738,6 @@ def _paid(ctx: Ctx, inv: Obj, pay: Obj | None, *, finalized: bool = False) -> No
     inv["next_payment_attempt"] = None
     inv["auto_advance"] = False
     inv["status_transitions"]["paid_at"] = now
-    inv.pop("_attempt", None)
     timeline.set_wake(ctx, inv, None)
     ctx.save(inv)
     if finalized:
@@ -740,7 +746,9 @@ def _paid(ctx: Ctx, inv: Obj, pay: Obj | None, *, finalized: bool = False) -> No
     emit(ctx, "invoice.payment_succeeded", inv)
     if pay is not None:
         ctx.emit("invoice_payment.paid", {k: v for k, v in pay.items() if k[0] != "_"})
-    cus = ctx.find(inv["customer"], "customer")
+    # Only an invoice that failed before can be what made its customer delinquent (another
+    # failed invoice still open keeps them so): skip the customer's read otherwise.
+    cus = ctx.find(inv["customer"], "customer") if "_first_failure" in inv else None
     if cus is not None and cus["delinquent"] and not _has_unpaid(ctx, cus["id"]):
         cus["delinquent"] = False
         ctx.save(cus)
@@ -815,7 +823,6 @@ def _failed(
     if automatic or error is not None:
         inv["_hard"] = hard
         inv["_failed_pm"] = pm_id
-    inv.pop("_attempt", None)
     ctx.save(inv)
     emit(ctx, "invoice.payment_failed", inv)
     if (error or {}).get("code") == "authentication_required":
@@ -830,8 +837,7 @@ def _failed(
 def _action_required(ctx: Ctx, inv: Obj) -> None:
     from . import lifecycle
 
-    before, exhausted = _count_attempt(ctx, inv, inv.get("_attempt") == "automatic")
-    inv.pop("_attempt", None)
+    before, exhausted = _count_attempt(ctx, inv, _ATTEMPTS.get(inv["id"]) == "automatic")
     ctx.save(inv)
     emit(ctx, "invoice.payment_action_required", inv)
     emit(ctx, "invoice.updated", inv, before)
@@ -871,7 +877,7 @@ def _retry(ctx: Ctx, inv: Obj) -> None:
         if exhausted:
             end_of_retries(ctx, inv)
         return
-    attempt_payment(ctx, inv, automatic=True, pm_id=pm_id)
+    attempt_payment(ctx, inv, automatic=True, pm_id=pm_id, reload=False)
 
 
 def _wake(ctx: Ctx, inv: Obj) -> None:
@@ -890,7 +896,7 @@ def _wake(ctx: Ctx, inv: Obj) -> None:
     if inv["collection_method"] == "charge_automatically":
         if inv["auto_advance"] and inv["next_payment_attempt"] is not None:
             if inv["attempt_count"] == 0:
-                attempt_payment(ctx, inv, automatic=True)
+                attempt_payment(ctx, inv, automatic=True, reload=False)
             else:
                 _retry(ctx, inv)
         return
@@ -906,7 +912,7 @@ def after_finalize(ctx: Ctx, inv: Obj) -> None:
     elif paused == "mark_uncollectible":
         mark_uncollectible(ctx, inv)
     elif inv["collection_method"] == "charge_automatically" and inv["auto_advance"]:
-        attempt_payment(ctx, inv, automatic=True)
+        attempt_payment(ctx, inv, automatic=True, reload=False)
 
 
 def _send_invoice_due(ctx: Ctx, inv: Obj) -> None:

@@ -228,14 +228,15 @@ def _drop_spent_discounts(ctx: Ctx, sub: Obj, inv: Obj) -> None:
 
 
 def _store_invoice(ctx: Ctx, sub: Obj, inv: Obj) -> Obj:
+    """Store a new subscription invoice (invoice.created); the caller saves `sub`."""
     invoicing.recompute(ctx, inv)
-    ctx.insert(inv, ("customer", "_sub"))
-    sub["latest_invoice"] = inv["id"]
-    _drop_spent_discounts(ctx, sub, inv)
-    invoicing.emit(ctx, "invoice.created", inv)
     if inv["auto_advance"] and inv["automatically_finalizes_at"] is not None:
         timeline.set_wake(ctx, inv, inv["automatically_finalizes_at"])
-        ctx.save(inv)
+    ctx.insert(inv, ("customer", "_sub"))
+    sub["latest_invoice"] = inv["id"]
+    if sub["discounts"]:
+        _drop_spent_discounts(ctx, sub, inv)
+    invoicing.emit(ctx, "invoice.created", inv)
     return inv
 
 
@@ -515,8 +516,7 @@ def _wake(ctx: Ctx, sub: Obj) -> None:
     _start, end = period_of(sub)
     if status == "trialing" and sub.get("_twe") != sub["trial_end"]:
         if now >= int(sub["trial_end"]) - cfg.trial_will_end_s:
-            sub["_twe"] = sub["trial_end"]
-            ctx.save(sub)
+            sub["_twe"] = sub["trial_end"]  # saved below
             emit(ctx, "customer.subscription.trial_will_end", sub)
     resumes = (sub.get("pause_collection") or {}).get("resumes_at")
     if resumes is not None and now >= resumes:
@@ -533,8 +533,7 @@ def _wake(ctx: Ctx, sub: Obj) -> None:
         and sub["collection_method"] == "charge_automatically"
         and _renews(sub, end)
     ):
-        sub["_upcoming"] = end
-        ctx.save(sub)
+        sub["_upcoming"] = end  # saved below
         _upcoming(ctx, sub)
     if sub["cancel_at"] is not None and now >= sub["cancel_at"] and sub["cancel_at"] <= end:
         cancel_now(ctx, sub, reason="cancellation_requested", at=int(sub["cancel_at"]))
@@ -604,7 +603,6 @@ def _renew(ctx: Ctx, sub: Obj) -> None:
     new_end = next_boundary(sub["billing_cycle_anchor"], interval, count, old_end)
     before = _advance_period(ctx, sub, old_end, new_end)
     reschedule(ctx, sub)
-    ctx.save(sub)
     emit(ctx, "customer.subscription.updated", sub, before)
     inv = _new_sub_invoice(ctx, sub, cus, "subscription_cycle", (old_end, new_end))
     _item_lines(ctx, sub, inv, advance=(old_end, new_end), arrears=(old_start, old_end))
@@ -630,7 +628,6 @@ def _end_trial(ctx: Ctx, sub: Obj) -> None:
     before["status"] = "trialing"
     sub["status"] = "active"
     reschedule(ctx, sub)
-    ctx.save(sub)
     emit(ctx, "customer.subscription.updated", sub, before)
     inv = _new_sub_invoice(ctx, sub, cus, "subscription_cycle", (trial_end, end))
     _item_lines(ctx, sub, inv, advance=(trial_end, end), arrears=None)
