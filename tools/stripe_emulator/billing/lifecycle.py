@@ -33,7 +33,7 @@ from .. import ids
 from ..errors import CardError, invalid
 from ..state import Ctx
 from ..store import Obj
-from . import invoicing, timeline
+from . import collection, invoicing, timeline
 from .amounts import price_amount, prorate, proration_fraction
 from .calendar import DAY, fmt_date, next_boundary, shift
 
@@ -379,7 +379,7 @@ def activate_first(ctx: Ctx, sub: Obj, inv: Obj, payment_behavior: str) -> Obj:
     inv = invoicing.finalize(ctx, inv, attempt_later=False)
     if inv["status"] == "open" and inv["collection_method"] == "charge_automatically":
         if payment_behavior in ("allow_incomplete", "error_if_incomplete"):
-            invoicing.attempt_payment(ctx, inv, automatic=True)
+            collection.attempt_payment(ctx, inv, automatic=True)
     elif inv["status"] == "open":  # send_invoice: active whatever the invoice does
         fresh = ctx.get(sub["id"], SUB)
         if fresh["status"] == "incomplete":
@@ -420,11 +420,13 @@ def retries_invoice(ctx: Ctx, inv: Obj) -> bool:
 
 
 def on_invoice_paid(ctx: Ctx, inv: Obj) -> None:
+    from . import changes
+
     sub = _sub_of(ctx, inv)
     if sub is None:
         return
     if sub.get("pending_update") and sub.get("_pending_invoice") == inv["id"]:
-        _apply_pending_update(ctx, sub)
+        changes.apply_pending_update(ctx, sub)
         sub = ctx.get(sub["id"], SUB)
     latest = sub["latest_invoice"] == inv["id"]
     if sub["status"] == "incomplete" and latest:
@@ -501,11 +503,13 @@ def _renews(sub: Obj, end: int) -> bool:
 
 
 def _wake(ctx: Ctx, sub: Obj) -> None:
+    from . import changes
+
     now = ctx.now
     cfg = ctx.config.billing
     status = sub["status"]
     if sub.get("pending_update") and now >= sub["pending_update"]["expires_at"]:
-        _expire_pending_update(ctx, sub)
+        changes.expire_pending_update(ctx, sub)
         sub = ctx.get(sub["id"], SUB)
     if status == "incomplete":
         if now >= int(sub["created"]) + cfg.incomplete_expires_s:
@@ -614,7 +618,7 @@ def _renew(ctx: Ctx, sub: Obj) -> None:
 def _end_trial(ctx: Ctx, sub: Obj) -> None:
     behavior = sub["trial_settings"]["end_behavior"]["missing_payment_method"]
     if behavior != "create_invoice" and sub["collection_method"] == "charge_automatically":
-        if invoicing.payer_for(ctx, sub["customer"], sub) is None:
+        if collection.payer_for(ctx, sub["customer"], sub) is None:
             if behavior == "cancel":
                 cancel_now(ctx, sub, reason="cancellation_requested", at=int(sub["trial_end"]))
             else:
@@ -676,9 +680,11 @@ def cancel_now(
     details: Obj | None = None,
 ) -> Obj:
     """End the subscription (at `at`, default now): customer.subscription.deleted."""
+    from . import changes
+
     at = ctx.now if at is None else at
     if prorate_credit and sub["status"] in ("active", "past_due", "unpaid"):
-        _proration_items(ctx, sub, [(item, None, None) for item in items_of(sub)], at)
+        changes.proration_items(ctx, sub, [(item, None, None) for item in items_of(sub)], at)
     if (invoice_now or final_usage) and sub["status"] in LIVE:
         _final_invoice(ctx, sub, at, invoice_now)
         sub = ctx.get(sub["id"], SUB)
@@ -718,13 +724,15 @@ def _final_invoice(ctx: Ctx, sub: Obj, at: int, with_pending: bool) -> None:
     ctx.save(sub)
     inv = invoicing.finalize(ctx, inv, attempt_later=False)
     if inv["status"] == "open" and inv["collection_method"] == "charge_automatically":
-        invoicing.attempt_payment(ctx, inv, automatic=True)
+        collection.attempt_payment(ctx, inv, automatic=True)
 
 
 def _pause(ctx: Ctx, sub: Obj, *, credit: bool) -> None:
+    from . import changes
+
     before = {"status": sub["status"]}
     if credit and sub["status"] in ("active", "past_due"):
-        _proration_items(ctx, sub, [(item, None, None) for item in items_of(sub)], ctx.now)
+        changes.proration_items(ctx, sub, [(item, None, None) for item in items_of(sub)], ctx.now)
     sub["status"] = "paused"
     timeline.set_wake(ctx, sub, None)
     ctx.save(sub)
@@ -733,10 +741,12 @@ def _pause(ctx: Ctx, sub: Obj, *, credit: bool) -> None:
 
 
 def pause(ctx: Ctx, sub: Obj, invoicing_behavior: str, credit: bool) -> Obj:
+    from . import changes
+
     _pause(ctx, sub, credit=credit)
     sub = ctx.get(sub["id"], SUB)
     if invoicing_behavior == "invoice":
-        _invoice_pending_now(ctx, sub, "subscription_update")
+        changes.invoice_pending_now(ctx, sub, "subscription_update")
         sub = ctx.get(sub["id"], SUB)
     return sub
 
@@ -790,232 +800,8 @@ def resume(
     ctx.save(sub)
     inv = invoicing.finalize(ctx, inv, attempt_later=False)
     if inv["status"] == "open" and inv["collection_method"] == "charge_automatically":
-        invoicing.attempt_payment(ctx, inv, automatic=True)
+        collection.attempt_payment(ctx, inv, automatic=True)
     return ctx.get(sub["id"], SUB)
 
 
 # -- changes and prorations --------------------------------------------------------------------
-
-
-Change = tuple[Obj | None, Obj | None, int | None]  # (old item, new item, new quantity)
-
-
-def proration_amounts(
-    ctx: Ctx, sub: Obj, changes: list[Change], at: int
-) -> list[tuple[Obj, int, bool]]:
-    """(item, amount, is credit) for item changes at `at`: a credit for the unused time of
-    the old item, a debit for the remaining time of the new one."""
-    start, end = period_of(sub)
-    f = proration_fraction(start, end, at)
-    out: list[tuple[Obj, int, bool]] = []
-    if f <= 0:
-        return out
-    for old, new, new_qty in changes:
-        if old is not None and not is_metered(old):
-            credit = prorate(item_amount(ctx, old), f)
-            if credit:
-                out.append((old, -credit, True))
-        if new is not None and not is_metered(new):
-            target = dict(new)
-            if new_qty is not None:
-                target["quantity"] = new_qty
-            debit = prorate(item_amount(ctx, target), f)
-            if debit:
-                out.append((target, debit, False))
-    return out
-
-
-def _proration_items(ctx: Ctx, sub: Obj, changes: list[Change], at: int) -> list[Obj]:
-    """Pending proration invoice items (invoiceitem.created) for item changes at `at`."""
-    out = []
-    for item, amount, credit in proration_amounts(ctx, sub, changes, at):
-        ii = build_proration_item(ctx, sub, item, amount, at, credit=credit)
-        ctx.insert(ii, ("customer", "invoice"))
-        ctx.emit("invoiceitem.created", {k: v for k, v in ii.items() if k[0] != "_"})
-        out.append(ii)
-    return out
-
-
-def build_proration_item(
-    ctx: Ctx, sub: Obj, item: Obj, amount: int, at: int, *, credit: bool
-) -> Obj:
-    end = period_of(sub)[1]
-    return {
-        "id": ctx.new_id("ii"),
-        "object": invoicing.ITEM,
-        "amount": amount,
-        "currency": sub["currency"],
-        "customer": sub["customer"],
-        "customer_account": None,
-        "date": ctx.now,
-        "description": _proration_text(ctx, item, credit, at),
-        "discountable": False,
-        "discounts": [],
-        "invoice": None,
-        "livemode": False,
-        "metadata": {},
-        "net_amount": amount,
-        "parent": {
-            "subscription_details": {"subscription": sub["id"], "subscription_item": item["id"]},
-            "type": "subscription_details",
-        },
-        "period": {"end": end, "start": at},
-        "pricing": {
-            "price_details": {"price": item["price"]["id"], "product": item["price"]["product"]},
-            "type": "price_details",
-            "unit_amount_decimal": str(item["price"]["unit_amount_decimal"]),
-        },
-        "proration": True,
-        "quantity": item["quantity"] or 1,
-        "quantity_decimal": str(item["quantity"] or 1),
-        "tax_rates": list(item.get("tax_rates") or []),
-        "test_clock": sub.get("test_clock"),
-        "_si": item["id"],
-        "_behavior": item["price"]["tax_behavior"],
-    }
-
-
-def _invoice_pending_now(ctx: Ctx, sub: Obj, reason: str) -> Obj | None:
-    """always_invoice: the subscription's pending items, invoiced, finalized and collected
-    now."""
-    pending = invoicing.pending_items(ctx, sub["customer"], sub["id"], with_free=False)
-    if not pending:
-        return None
-    cus = ctx.get(sub["customer"], "customer")
-    _start, end = period_of(sub)
-    inv = _new_sub_invoice(ctx, sub, cus, reason, (ctx.now, end))
-    invoicing.attach_items(ctx, inv, pending)
-    inv["auto_advance"] = True
-    inv["automatically_finalizes_at"] = None
-    _store_invoice(ctx, sub, inv)
-    ctx.save(sub)
-    inv = invoicing.finalize(ctx, inv, attempt_later=False)
-    if inv["status"] == "open" and inv["collection_method"] == "charge_automatically":
-        inv = invoicing.attempt_payment(ctx, inv, automatic=True)
-    return inv
-
-
-def apply_changes(
-    ctx: Ctx,
-    sub: Obj,
-    changes: list[Change],
-    *,
-    proration_behavior: str,
-    proration_date: int | None,
-) -> list[Obj]:
-    """Apply item changes (old -> new, quantities) with their prorations; returns the
-    proration items created. The caller saves the subscription."""
-    at = proration_date if proration_date is not None else ctx.now
-    prorating = proration_behavior != "none" and sub["status"] in ("active", "past_due", "unpaid")
-    created = _proration_items(ctx, sub, changes, at) if prorating else []
-    data = items_of(sub)
-    for old, new, new_qty in changes:
-        if old is not None and new is None:
-            data[:] = [i for i in data if i["id"] != old["id"]]
-            continue
-        assert new is not None
-        if new_qty is not None:
-            new["quantity"] = new_qty
-        if old is None:
-            data.append(new)
-        else:
-            data[[i["id"] for i in data].index(old["id"])] = new
-    sub["items"]["total_count"] = len(data)
-    return created
-
-
-def reset_anchor(
-    ctx: Ctx, sub: Obj, changes: list[Change], proration_behavior: str, proration_date: int | None
-) -> None:
-    """An interval change or billing_cycle_anchor=now: credit what is left of the old
-    period and start a new one now, invoiced at once."""
-    at = proration_date if proration_date is not None else ctx.now
-    if proration_behavior != "none" and sub["status"] in ("active", "past_due", "unpaid"):
-        _proration_items(ctx, sub, [(old, None, None) for old in items_of(sub)], at)
-    apply_changes(ctx, sub, changes, proration_behavior="none", proration_date=None)
-    now = ctx.now
-    interval, count = _recurring(sub)
-    sub["billing_cycle_anchor"] = now
-    _advance_period(ctx, sub, now, shift(now, interval, count))
-    cus = ctx.get(sub["customer"], "customer")
-    inv = _new_sub_invoice(ctx, sub, cus, "subscription_update", period_of(sub))
-    _item_lines(ctx, sub, inv, advance=period_of(sub), arrears=None)
-    invoicing.attach_items(
-        ctx, inv, invoicing.pending_items(ctx, sub["customer"], sub["id"], with_free=False)
-    )
-    inv["auto_advance"] = True
-    inv["automatically_finalizes_at"] = None
-    reschedule(ctx, sub)
-    _store_invoice(ctx, sub, inv)
-    ctx.save(sub)
-    inv = invoicing.finalize(ctx, inv, attempt_later=False)
-    if inv["status"] == "open" and inv["collection_method"] == "charge_automatically":
-        invoicing.attempt_payment(ctx, inv, automatic=True)
-
-
-def _apply_pending_update(ctx: Ctx, sub: Obj) -> None:
-    pending = sub["pending_update"]
-    before = {"pending_update": pending, "items": {"data": [dict(i) for i in items_of(sub)]}}
-    sub["items"]["data"] = sub.pop("_pending_items")
-    sub["items"]["total_count"] = len(sub["items"]["data"])
-    sub["pending_update"] = None
-    sub.pop("_pending_invoice", None)
-    reschedule(ctx, sub)
-    ctx.save(sub)
-    emit(ctx, "customer.subscription.pending_update_applied", sub, before)
-    emit(ctx, "customer.subscription.updated", sub, before)
-
-
-def _expire_pending_update(ctx: Ctx, sub: Obj) -> None:
-    inv = ctx.find(sub.get("_pending_invoice"), invoicing.INVOICE)
-    if inv is not None and inv["status"] == "open":
-        invoicing.void(ctx, inv)
-        sub = ctx.get(sub["id"], SUB)
-    before = {"pending_update": sub["pending_update"]}
-    sub["pending_update"] = None
-    sub.pop("_pending_items", None)
-    sub.pop("_pending_invoice", None)
-    reschedule(ctx, sub)
-    ctx.save(sub)
-    emit(ctx, "customer.subscription.pending_update_expired", sub, before)
-
-
-def stage_pending_update(
-    ctx: Ctx, sub: Obj, changes: list[Change], proration_date: int | None, fields: dict[str, Any]
-) -> Obj:
-    """pending_if_incomplete: invoice the change now; apply it only once that is paid."""
-    staged = {**sub, "items": {**sub["items"], "data": [dict(i) for i in items_of(sub)]}}
-    created = apply_changes(
-        ctx, staged, changes, proration_behavior="always_invoice", proration_date=proration_date
-    )
-    if not created:
-        sub.update(fields)
-        sub["items"] = staged["items"]
-        ctx.save(sub)
-        return sub
-    sub["_staging"] = True
-    ctx.save(sub)
-    inv = _invoice_pending_now(ctx, sub, "subscription_update")
-    sub = ctx.get(sub["id"], SUB)
-    del sub["_staging"]
-    if inv is not None and inv["status"] == "paid":
-        sub["items"] = staged["items"]
-        sub.update(fields)
-        ctx.save(sub)
-        return sub
-    sub["pending_update"] = {
-        "billing_cycle_anchor": None,
-        "expires_at": ctx.now + ctx.config.billing.incomplete_expires_s,
-        "subscription_items": [sub_item_public(i) for i in staged["items"]["data"]],
-        "trial_end": None,
-        "trial_from_plan": None,
-    }
-    sub["_pending_items"] = staged["items"]["data"]
-    sub["_pending_invoice"] = inv["id"] if inv else None
-    reschedule(ctx, sub)
-    ctx.save(sub)
-    return sub
-
-
-def sub_item_public(item: Obj) -> Obj:
-    return dict(item)

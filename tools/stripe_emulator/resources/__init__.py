@@ -31,6 +31,8 @@ from . import (  # noqa: F401
     radar,
     refunds,
     setup_intents,
+    subscription_items,
+    subscription_updates,
     subscriptions,
     tax_rates,
     test_clocks,

@@ -13,7 +13,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ..billing import invoicing, lifecycle
+from ..billing import changes as sub_changes
+from ..billing import collection, invoicing, lifecycle
 from ..billing.calendar import next_boundary
 from ..errors import invalid
 from ..expand import includable
@@ -37,7 +38,7 @@ def _get(ctx: Ctx, inv_id: str) -> tuple[Ctx, Obj]:
     return ctx.on_clock(inv.get("test_clock")), inv
 
 
-def _automatic_tax(p: Params | None) -> bool | None:
+def automatic_tax(p: Params | None) -> bool | None:
     if p is None:
         return None
     enabled = bool(p.boolean("enabled", required=True))
@@ -76,7 +77,7 @@ def create(ctx: Ctx, p: Params) -> Obj:
         check_default_payment_method(ctx, cus, pm, "default_payment_method")
     rates = check_rates(ctx, p.strings("default_tax_rates"), "default_tax_rates")
     wanted = read_discounts(p) or []
-    auto_tax = _automatic_tax(p.sub("automatic_tax")) or False
+    auto_tax = automatic_tax(p.sub("automatic_tax")) or False
     currency = p.currency("currency")
     description = p.string("description", max_len=1500)
     metadata = p.metadata()
@@ -220,7 +221,7 @@ def update(ctx: Ctx, p: Params, id: str) -> Obj:
             ),
         )
     if p.has("automatic_tax"):
-        enabled = _automatic_tax(p.sub("automatic_tax"))
+        enabled = automatic_tax(p.sub("automatic_tax"))
         tax = dict(inv["automatic_tax"])
         tax["enabled"] = bool(enabled)
         put("automatic_tax", tax)
@@ -313,9 +314,9 @@ def pay(ctx: Ctx, p: Params, id: str) -> Obj:
     if out_of_band:
         invoicing._cancel_payment(ctx, inv)
         inv = ctx.get(id, _KIND)
-        invoicing._paid(ctx, inv, None)
+        collection.paid(ctx, inv, None)
         return invoicing.view(ctx.get(id, _KIND))
-    inv = invoicing.attempt_payment(
+    inv = collection.attempt_payment(
         ctx, inv, automatic=False, pm_id=pm or source, off_session=off_session, raise_errors=True
     )
     return invoicing.view(inv)
@@ -454,7 +455,8 @@ def _include_secret(ctx: Ctx, inv: Obj) -> Any:
 
 @route("POST", "/v1/invoices/create_preview", perm="invoices")
 def create_preview(ctx: Ctx, p: Params) -> Obj:
-    from .subscriptions import _item_changes, _rate_objects, _read_item
+    from .subscription_params import rate_objects, read_item
+    from .subscription_updates import item_changes
 
     sub_id = p.string("subscription")
     sub = ctx.get(sub_id, "subscription", param="subscription") if sub_id else None
@@ -492,7 +494,7 @@ def create_preview(ctx: Ctx, p: Params) -> Obj:
             details.raw(passthrough)
         details.done()
     wanted = read_discounts(p) or []
-    auto_tax = _automatic_tax(p.sub("automatic_tax"))
+    auto_tax = automatic_tax(p.sub("automatic_tax"))
     extra_items = p.array("invoice_items") or []
     currency = p.currency("currency")
     for passthrough in (
@@ -521,18 +523,20 @@ def create_preview(ctx: Ctx, p: Params) -> Obj:
             discounts=list(work["discounts"]),
             automatic_tax=work["automatic_tax"]["enabled"] if auto_tax is None else auto_tax,
         )
-        changes = _item_changes(ctx, work, raw_items, register=False) if raw_items else []
+        changes = item_changes(ctx, work, raw_items, register=False) if raw_items else []
         at = proration_date if proration_date is not None else now
         prorations = []
         live = work["status"] in ("active", "past_due", "unpaid")
         if (changes or cancel_now) and proration != "none" and live:
-            pairs: list[lifecycle.Change] = (
+            pairs: list[sub_changes.Change] = (
                 changes if not cancel_now else [(i, None, None) for i in lifecycle.items_of(work)]
             )
-            for item, amount, credit in lifecycle.proration_amounts(ctx, work, pairs, at):
-                ii = lifecycle.build_proration_item(ctx, work, item, amount, at, credit=credit)
+            for item, amount, credit in sub_changes.proration_amounts(ctx, work, pairs, at):
+                ii = sub_changes.build_proration_item(ctx, work, item, amount, at, credit=credit)
                 prorations.append(invoicing.item_line(inv, ii))
-        lifecycle.apply_changes(ctx, work, changes, proration_behavior="none", proration_date=None)
+        sub_changes.apply_changes(
+            ctx, work, changes, proration_behavior="none", proration_date=None
+        )
         start, end = lifecycle.period_of(work)
         if proration == "always_invoice" or cancel_now:
             inv["period_start"], inv["period_end"] = at, end
@@ -562,7 +566,7 @@ def create_preview(ctx: Ctx, p: Params) -> Obj:
         lines = [invoicing.item_line(inv, ii) for ii in lines]
         for i, raw in enumerate(raw_items):
             ip = Params(raw if isinstance(raw, dict) else None, f"subscription_details[items][{i}]")
-            price, qty, _given, extra = _read_item(ctx, ip, f"subscription_details[items][{i}]")
+            price, qty, _given, extra = read_item(ctx, ip, f"subscription_details[items][{i}]")
             ip.done()
             inv["currency"] = price["currency"]
             rec = price["recurring"]
@@ -573,7 +577,7 @@ def create_preview(ctx: Ctx, p: Params) -> Obj:
                 price,
                 qty,
                 metadata=extra.get("metadata"),
-                tax_rates=_rate_objects(ctx, extra.get("tax_rates") or []),
+                tax_rates=rate_objects(ctx, extra.get("tax_rates") or []),
                 period=(now, end),
                 register=False,
             )

@@ -21,11 +21,14 @@ def emulator() -> Iterator[EmulatorHandle]:
 def emu(emulator: EmulatorHandle) -> Iterator[EmulatorHandle]:
     """The session emulator, reset to a clean state and default settings for each test."""
     emulator.control.reset()
-    emulator.control.configure(
+    defaults = Config()
+    emulator.control.configure(  # what a test may have changed, back to Stripe's defaults
         global_rate=None,
         endpoint_rate=None,
         max_concurrent=None,
-        billing=dataclasses.asdict(Config().billing),
+        pricing=dataclasses.asdict(defaults.pricing),
+        fx_rates=defaults.fx_rates,
+        billing=dataclasses.asdict(defaults.billing),
     )
     yield emulator
     emulator.control.clear_faults()
