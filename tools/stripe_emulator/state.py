@@ -136,6 +136,10 @@ class Emulator:
         self._timer_seq = 0
         self.balances: dict[tuple[str, str], dict[str, int]] = {}
         if len(self.store):
+            if self.config.seed is not None:
+                # A restored store already holds the ids this seed starts with: go on from a
+                # sequence of its own (still reproducible) instead of minting them again.
+                ids.seed_from(f"{self.config.seed}:{len(self.store)}")
             self._offset = float(self.store.get_meta("clock_offset") or 0.0)
             from . import resources  # noqa: F401  (restorers register on import)
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 import stripe
 
+from stripe_emulator.__main__ import billing_settings, parse_args
+from stripe_emulator.config import Billing
 from stripe_emulator.testing import EmulatorHandle
 from stripe_emulator.tests.billing_helpers import (
     DAY,
@@ -132,3 +137,30 @@ def test_billing_settings_are_discoverable(emu: EmulatorHandle) -> None:
             assert "400" in str(exc)
         else:  # pragma: no cover - the emulator must refuse it
             raise AssertionError(f"accepted {bad}")
+
+
+def test_billing_settings_from_the_command_line(tmp_path: Path) -> None:
+    table = tmp_path / "tax.json"
+    table.write_text('{"us-ny": {"percentage": 8.875}}')
+    args = parse_args(
+        [
+            "--retry-days",
+            "1,2,4",
+            "--end-action",
+            "unpaid",
+            "--end-invoice-action",
+            "uncollectible",
+            "--upcoming-days",
+            "off",
+            "--tax-jurisdictions",
+            f"@{table}",
+        ]
+    )
+    billing = billing_settings(args)
+    assert billing.retry_days == [1.0, 2.0, 4.0]
+    assert (billing.end_action, billing.end_invoice_action) == ("unpaid", "uncollectible")
+    assert billing.upcoming_renewal_days is None
+    assert billing.tax_jurisdictions == {"US-NY": {"percentage": 8.875}}
+    assert billing_settings(parse_args([])) == Billing()
+    with pytest.raises(SystemExit):
+        parse_args(["--retry-days", "3,1"])
