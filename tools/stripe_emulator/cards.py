@@ -11,6 +11,7 @@ no documented card (emulator-only numbers 4000 0099 0000 NNNC and ids
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from dataclasses import dataclass, replace
@@ -206,6 +207,7 @@ def brand_of(number: str) -> str:
     return "unknown"
 
 
+@functools.lru_cache(maxsize=4096)  # pure, and asked for on every charge
 def fingerprint(number: str) -> str:
     """16 base-62 characters, the same for the same number, revealing nothing of it."""
     digest = hmac.new(_FP_KEY, number.encode(), hashlib.sha256).digest()

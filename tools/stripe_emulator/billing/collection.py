@@ -310,8 +310,7 @@ def _wake(ctx: Ctx, inv: Obj) -> None:
         if inv["auto_advance"] and inv["automatically_finalizes_at"] is not None:
             if inv.get("_paused") == "keep_as_draft":
                 return
-            finalize(ctx, inv, attempt_later=False)
-            inv = ctx.get(inv["id"], INVOICE)
+            inv = finalize(ctx, inv, attempt_later=False)  # the invoice as saved
             if inv["status"] == "open":
                 after_finalize(ctx, inv)
         return

@@ -468,9 +468,11 @@ def finalize(
     from ..resources.customer_billing import add_balance, customer_tax_ids
 
     cus = ctx.get(inv["customer"], "customer")
-    if any("_meter" in line for line in inv["lines"]["data"]):
+    metered = any("_meter" in line for line in inv["lines"]["data"])
+    if metered:
         _refresh_usage(ctx, inv)
-    recompute(ctx, inv, cus)
+    if metered or inv["discounts"] or inv["automatic_tax"]["enabled"] or api:
+        recompute(ctx, inv, cus)  # what may have moved since the draft was last computed
     if auto_advance is not None:
         inv["auto_advance"] = auto_advance
     if inv["automatic_tax"]["enabled"] and inv["automatic_tax"]["status"] != "complete":

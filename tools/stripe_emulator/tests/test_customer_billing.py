@@ -136,6 +136,7 @@ def test_tokens_and_card_sources(emu: EmulatorHandle, client: stripe.StripeClien
         )
 
     gone = client.v1.customers.payment_sources.delete(cus.id, token.card.id)
+    assert_fixture_keys(gone, "deleted_card")
     assert gone.deleted is True
     assert client.v1.customers.retrieve(cus.id).default_source in (magic.id, again.id, declined.id)
     expanded = client.v1.customers.retrieve(cus.id, params={"expand": ["sources"]})

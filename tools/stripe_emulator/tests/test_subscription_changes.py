@@ -279,5 +279,6 @@ def test_metadata_discounts_and_defaults_update(client: stripe.StripeClient) -> 
     assert discount.discounts[0].source.coupon == coupon.id
     assert "customer.discount.created" in types_since(client, None)
     removed = client.v1.subscriptions.delete_discount(sub_id)
+    assert_fixture_keys(removed, "deleted_discount")
     assert removed.deleted is True
     assert client.v1.subscriptions.retrieve(sub_id).discounts == []
