@@ -8,13 +8,27 @@ from typing import Any
 from .errors import InvalidRequest
 from .state import Ctx
 
-__all__ = ["expand", "includable"]
+__all__ = ["expand", "includable", "viewer"]
 
 MAX_DEPTH = 4
 Includer = Callable[[Ctx, dict[str, Any]], Any]
 # Fields Stripe leaves out of an object unless expanded (an invoice's `payments`, a price's
 # `tiers`): object type -> field -> what computes it.
 _INCLUDABLE: dict[str, dict[str, Includer]] = {}
+
+
+Viewer = Callable[[dict[str, Any]], dict[str, Any]]
+# How a stored object is shown when expanded, for objects whose bookkeeping reaches below
+# their top level (an invoice's lines); others just lose their `_`-prefixed keys.
+_VIEWS: dict[str, Viewer] = {}
+
+
+def viewer(object_type: str) -> Callable[[Viewer], Viewer]:
+    def register(fn: Viewer) -> Viewer:
+        _VIEWS[object_type] = fn
+        return fn
+
+    return register
 
 
 def includable(object_type: str, field: str) -> Callable[[Includer], Includer]:
@@ -81,4 +95,7 @@ def _load(ctx: Ctx, obj_id: str) -> Any:
     if obj is None or obj.get("object", "").startswith("emulator."):
         return None
     # Internal bookkeeping (`_`-prefixed keys) never leaves the emulator.
+    view = _VIEWS.get(str(obj.get("object")))
+    if view is not None:
+        return view(obj)
     return {k: v for k, v in obj.items() if not k.startswith("_")}

@@ -17,6 +17,7 @@ from typing import Any
 
 from .. import ids
 from ..errors import invalid
+from ..expand import viewer
 from ..params import ZERO_DECIMAL
 from ..state import Ctx
 from ..store import Obj
@@ -56,6 +57,7 @@ def money(amount: int, currency: str) -> str:
     return f"{sign}{symbol}{text}" if symbol else f"{sign}{text} {currency.upper()}"
 
 
+@viewer(INVOICE)
 def view(inv: Obj) -> Obj:
     """An invoice as answered: no bookkeeping, its first lines only (the rest by paging)."""
     out = {k: v for k, v in inv.items() if k[0] != "_"}

@@ -134,3 +134,18 @@ def invoice_pi(client: stripe.StripeClient, invoice_id: str) -> str:
     """The PaymentIntent of an invoice (through its invoice payments)."""
     payments = client.v1.invoice_payments.list(params={"invoice": invoice_id}).data
     return str(payments[0].payment.payment_intent)
+
+
+def internal_keys(obj: Any, path: str = "") -> list[str]:
+    """Paths of any `_`-prefixed key (the emulator's bookkeeping) in an answer."""
+    data = obj.to_dict() if hasattr(obj, "to_dict") else obj
+    found: list[str] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if str(key).startswith("_"):
+                found.append(f"{path}.{key}")
+            found.extend(internal_keys(value, f"{path}.{key}"))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            found.extend(internal_keys(value, f"{path}[{i}]"))
+    return found

@@ -13,6 +13,7 @@ from stripe_emulator.tests.billing_helpers import (
     attach_default,
     clock,
     customer,
+    internal_keys,
     invoice_pi,
     invoices_of,
     last_event_id,
@@ -457,3 +458,30 @@ def test_default_payment_method_on_the_subscription_wins(client: stripe.StripeCl
         attach = attach_default(client, other.id, "pm_card_visa")
         subscribe(client, cus.id, price(client).id, default_payment_method=attach)
     assert err.value.param == "default_payment_method"
+
+
+def test_no_bookkeeping_leaks_into_answers_or_events(client: stripe.StripeClient) -> None:
+    c = clock(client)
+    cus = customer(client, clock_id=c.id)
+    rate = client.v1.tax_rates.create(
+        params={"display_name": "VAT", "percentage": 10, "inclusive": False}
+    )
+    coupon = client.v1.coupons.create(params={"percent_off": 5, "duration": "forever"})
+    sub = subscribe(
+        client,
+        cus.id,
+        price(client).id,
+        default_tax_rates=[rate.id],
+        discounts=[{"coupon": coupon.id}],
+    )
+    item = sub.items.data[0]
+    client.v1.subscriptions.update(sub.id, params={"items": [{"id": item.id, "quantity": 3}]})
+    advance(client, c.id, T0 + 31 * DAY + 7200)
+    expanded = client.v1.subscriptions.retrieve(
+        sub.id, params={"expand": ["latest_invoice.payments", "discounts", "customer"]}
+    )
+    assert internal_keys(expanded) == []
+    assert internal_keys(client.v1.invoices.list(params={"subscription": sub.id})) == []
+    assert internal_keys(client.v1.invoice_items.list()) == []
+    for event in client.v1.events.list(params={"limit": 100}).data:
+        assert internal_keys(event) == [], event.type
