@@ -485,3 +485,24 @@ def test_no_bookkeeping_leaks_into_answers_or_events(client: stripe.StripeClient
     assert internal_keys(client.v1.invoice_items.list()) == []
     for event in client.v1.events.list(params={"limit": 100}).data:
         assert internal_keys(event) == [], event.type
+
+
+def test_legacy_plan_ids_and_idempotent_creation(client: stripe.StripeClient) -> None:
+    plan = client.v1.plans.create(
+        params={
+            "id": "basic-monthly",
+            "amount": 900,
+            "currency": "usd",
+            "interval": "month",
+            "product": {"name": "Basic"},
+        }
+    )
+    cus = customer(client)
+    params = {"customer": cus.id, "items": [{"plan": plan.id}]}
+    first = client.v1.subscriptions.create(params=params, options={"idempotency_key": "sub-1"})
+    again = client.v1.subscriptions.create(params=params, options={"idempotency_key": "sub-1"})
+    assert first.id == again.id and first.status == "active"
+    assert first.items.data[0].plan.id == "basic-monthly"
+    assert first.items.data[0].price.id == "basic-monthly"
+    assert len(client.v1.subscriptions.list().data) == 1
+    assert client.v1.invoices.retrieve(first.latest_invoice).amount_paid == 900
