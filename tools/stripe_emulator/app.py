@@ -277,7 +277,7 @@ class EmulatorApp:
             if scope is not None and not started:
                 self.idem.abandon(scope)
         if scope is not None:
-            self.idem.finish(scope, status, body)
+            self.idem.finish(scope, status, body, route.endpoint)
         if faulty and self.em.rng.random() < self.faults.reset_after_rate:
             raise _Abort("after", status)
         return status, body, headers

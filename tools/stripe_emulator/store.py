@@ -10,13 +10,21 @@ gigabyte. The SQLite file keeps the portable form: plain JSON, zlib for events.
 Every operation costs O(1) or O(log n) plus the page asked for: lists keep insertion
 sequences per (account, kind) and per indexed field value, so `starting_after` is a bisect,
 never a scan of the store.
+
+A record is one bytes object: a header (its insertion sequence, the (account, kind) it
+belongs to, its dictionary) and the deflated JSON. Keeping the bookkeeping inside the blob,
+and the sequences in arrays of machine integers, costs about 180 bytes per record less
+than a tuple and an int object each: millions of records (events above all) make that
+hundreds of megabytes.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import struct
 import threading
 import zlib
+from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -27,6 +35,7 @@ __all__ = ["Store"]
 
 Obj = dict[str, Any]
 Predicate = Callable[[Obj], bool]
+_EMPTY: array[int] = array("q")
 
 _COMPRESSED_KINDS = frozenset({"event"})  # zlib-compressed in the SQLite file
 
@@ -38,7 +47,11 @@ _WBITS = -13  # raw deflate, 8 KiB window
 _MEM_LEVEL = 4
 _DICT_BYTES = 1 << 13  # deflate only looks back one window into the dictionary
 _MAX_DICTS = 256  # slot 0 means no dictionary
-_SLOT_BYTE = [bytes([i]) for i in range(_MAX_DICTS)]
+# The header: sequence (uint32), owner (index into the (account, kind) pairs, uint16),
+# dictionary slot (uint8).
+_HEADER = struct.Struct("<IHB")
+_HEAD = _HEADER.size
+_unpack_header = _HEADER.unpack_from
 
 
 class Store:
@@ -52,13 +65,15 @@ class Store:
 
     # -- life cycle -------------------------------------------------------------------------
     def clear(self) -> None:
-        self._recs: dict[str, tuple[str, str, bytes]] = {}  # id -> (account, kind, blob)
+        self._recs: dict[str, bytes] = {}  # id -> header + deflated JSON
         self._zdicts: list[bytes] = [b""]  # by slot; slot 0 deflates without a dictionary
         self._slot_of: dict[str, int] = {}  # kind (or "event:" + type) -> slot
-        self._seq_of: dict[str, int] = {}
+        self._owners: list[tuple[str, str]] = []  # (account, kind) by owner number
+        self._owner_of: dict[tuple[str, str], int] = {}
+        self._gone: dict[str, int] = {}  # deleted id -> sequence (still a valid list cursor)
         self._id_at: list[str] = []
-        self._lists: dict[tuple[str, str], list[int]] = {}
-        self._index: dict[tuple[str, str, str, str], list[int]] = {}
+        self._lists: dict[tuple[str, str], array[int]] = {}
+        self._index: dict[tuple[str, str, str, str], array[int]] = {}
         self._meta: dict[str, str] = {}
         self._pending: dict[str, tuple[Any, ...] | None] = {}
         if getattr(self, "_db", None) is not None:
@@ -82,8 +97,10 @@ class Store:
         self._db = None  # do not write back while loading
         for obj_id, account, kind, blob, idx in rows:
             raw = zlib.decompress(blob) if kind in _COMPRESSED_KINDS else blob
-            packed = self._pack(self._slot(kind, orjson.loads(raw), raw), raw)
-            self._insert_raw(obj_id, account, kind, packed, orjson.loads(idx), blob)
+            seq = len(self._id_at)
+            owner = self._owner(account, kind)
+            packed = self._pack(seq, owner, self._slot(kind, orjson.loads(raw), raw), raw)
+            self._insert_raw(obj_id, seq, account, kind, packed, orjson.loads(idx), blob)
         self._db = db
         self._pending = {}
 
@@ -133,7 +150,14 @@ class Store:
             self._slot_of[key] = slot
         return slot
 
-    def _pack(self, slot: int, raw: bytes) -> bytes:
+    def _owner(self, account: str, kind: str) -> int:
+        number = self._owner_of.get((account, kind))
+        if number is None:
+            number = self._owner_of[(account, kind)] = len(self._owners)
+            self._owners.append((account, kind))
+        return number
+
+    def _pack(self, seq: int, owner: int, slot: int, raw: bytes) -> bytes:
         zdict = self._zdicts[slot]
         if zdict:
             c = zlib.compressobj(
@@ -141,12 +165,12 @@ class Store:
             )
         else:
             c = zlib.compressobj(_LEVEL, zlib.DEFLATED, _WBITS, _MEM_LEVEL)
-        return _SLOT_BYTE[slot] + c.compress(raw) + c.flush()
+        return _HEADER.pack(seq, owner, slot) + c.compress(raw) + c.flush()
 
-    def _encode(self, kind: str, obj: Obj) -> tuple[bytes, bytes | None]:
+    def _encode(self, seq: int, owner: int, kind: str, obj: Obj) -> tuple[bytes, bytes | None]:
         """(the in-memory blob, the SQLite blob or None without a file)."""
         raw = orjson.dumps(obj)
-        packed = self._pack(self._slot(kind, obj, raw), raw)
+        packed = self._pack(seq, owner, self._slot(kind, obj, raw), raw)
         if self._db is None:
             return packed, None
         if kind in _COMPRESSED_KINDS:
@@ -154,46 +178,66 @@ class Store:
         return packed, bytes(memoryview(raw))  # orjson's buffer is larger than its JSON
 
     def _decode(self, blob: bytes) -> Obj:
-        zdict = self._zdicts[blob[0]]
+        zdict = self._zdicts[blob[_HEAD - 1]]
         d = zlib.decompressobj(_WBITS, zdict) if zdict else zlib.decompressobj(_WBITS)
-        result: Obj = orjson.loads(d.decompress(memoryview(blob)[1:]))
+        result: Obj = orjson.loads(d.decompress(memoryview(blob)[_HEAD:]))
         return result
 
     # -- writes -----------------------------------------------------------------------------
     def insert(self, account: str, obj: Obj, index: Iterable[str] = ()) -> Obj:
         """Add a new object; `index` names top-level fields that lists filter on."""
         kind = obj["object"]
+        obj_id = obj["id"]
+        if obj_id in self._recs:
+            raise KeyError(f"duplicate id {obj_id}")
         idx = {f: obj[f] for f in index if isinstance(obj.get(f), str)}
-        packed, stored = self._encode(kind, obj)
-        self._insert_raw(obj["id"], account, kind, packed, idx, stored)
+        seq = len(self._id_at)
+        owner = self._owner(account, kind)
+        packed, stored = self._encode(seq, owner, kind, obj)
+        self._insert_raw(obj_id, seq, account, kind, packed, idx, stored)
         return obj
 
     def _insert_raw(
         self,
         obj_id: str,
+        seq: int,
         account: str,
         kind: str,
         blob: bytes,
         idx: dict[str, str],
         stored: bytes | None = None,
     ) -> None:
-        if obj_id in self._recs:
-            raise KeyError(f"duplicate id {obj_id}")
-        seq = len(self._id_at)
         self._id_at.append(obj_id)
-        self._seq_of[obj_id] = seq
-        self._recs[obj_id] = (account, kind, blob)
-        self._lists.setdefault((account, kind), []).append(seq)
+        self._recs[obj_id] = blob
+        seqs = self._lists.get((account, kind))
+        if seqs is None:
+            seqs = self._lists[(account, kind)] = array("q")
+        seqs.append(seq)
         for field, value in idx.items():
-            self._index.setdefault((account, kind, field, value), []).append(seq)
+            key = (account, kind, field, value)
+            found = self._index.get(key)
+            if found is None:
+                found = self._index[key] = array("q")
+            found.append(seq)
         if self._db is not None:
             row = (obj_id, seq, account, kind, stored, orjson.dumps(idx).decode())
             self._pending[obj_id] = row
 
+    def _seq(self, obj_id: str) -> int | None:
+        blob = self._recs.get(obj_id)
+        if blob is None:
+            return self._gone.get(obj_id)
+        seq: int = _unpack_header(blob)[0]
+        return seq
+
     def add_index(self, account: str, kind: str, field: str, value: str, obj_id: str) -> None:
         """Index a field set after creation (e.g. a balance transaction's payout)."""
-        seqs = self._index.setdefault((account, kind, field, value), [])
-        seq = self._seq_of[obj_id]
+        seqs = self._index.get((account, kind, field, value))
+        if seqs is None:
+            seqs = self._index[(account, kind, field, value)] = array("q")
+        seq = self._seq(obj_id)
+        if seq is None:
+            raise KeyError(obj_id)
         pos = bisect_left(seqs, seq)
         if pos == len(seqs) or seqs[pos] != seq:
             seqs.insert(pos, seq)
@@ -215,9 +259,10 @@ class Store:
     def save(self, obj: Obj) -> Obj:
         """Replace an existing object with its new state."""
         obj_id = obj["id"]
-        account, kind, _ = self._recs[obj_id]
-        blob, stored = self._encode(kind, obj)
-        self._recs[obj_id] = (account, kind, blob)
+        seq, owner, _slot = _unpack_header(self._recs[obj_id])
+        account, kind = self._owners[owner]
+        blob, stored = self._encode(seq, owner, kind, obj)
+        self._recs[obj_id] = blob
         if self._db is not None:
             prev = self._pending.get(obj_id)
             idx = prev[5] if prev else None
@@ -226,38 +271,42 @@ class Store:
                     "SELECT idx FROM objects WHERE id = ?", (obj_id,)
                 ).fetchone()
                 idx = found[0] if found else "{}"
-            self._pending[obj_id] = (obj_id, self._seq_of[obj_id], account, kind, stored, idx)
+            self._pending[obj_id] = (obj_id, seq, account, kind, stored, idx)
         return obj
 
     def delete(self, obj_id: str) -> None:
-        self._recs.pop(obj_id, None)
+        blob = self._recs.pop(obj_id, None)
+        if blob is not None:
+            self._gone[obj_id] = _unpack_header(blob)[0]
         if self._db is not None:
             self._pending[obj_id] = None
 
     # -- reads ------------------------------------------------------------------------------
     def get(self, obj_id: str, account: str | None = None, kind: str | None = None) -> Obj | None:
-        rec = self._recs.get(obj_id)
-        if rec is None:
+        blob = self._recs.get(obj_id)
+        if blob is None:
             return None
-        if account is not None and rec[0] != account:
-            return None
-        if kind is not None and rec[1] != kind:
-            return None
-        return self._decode(rec[2])
+        if account is not None or kind is not None:
+            owner_account, owner_kind = self._owners[_unpack_header(blob)[1]]
+            if account is not None and owner_account != account:
+                return None
+            if kind is not None and owner_kind != kind:
+                return None
+        return self._decode(blob)
 
     def owner(self, obj_id: str) -> str | None:
-        rec = self._recs.get(obj_id)
-        return rec[0] if rec else None
+        blob = self._recs.get(obj_id)
+        return self._owners[_unpack_header(blob)[1]][0] if blob is not None else None
 
     def kind_of(self, obj_id: str) -> str | None:
-        rec = self._recs.get(obj_id)
-        return rec[1] if rec else None
+        blob = self._recs.get(obj_id)
+        return self._owners[_unpack_header(blob)[1]][1] if blob is not None else None
 
     def count(self, account: str, kind: str) -> int:
         return len(self._lists.get((account, kind), ()))
 
     def iter_ids(self, account: str, kind: str, newest_first: bool = True) -> Iterator[str]:
-        seqs = self._lists.get((account, kind), [])
+        seqs = self._lists.get((account, kind), _EMPTY)
         ordered = reversed(seqs) if newest_first else iter(seqs)
         for seq in ordered:
             obj_id = self._id_at[seq]
@@ -284,9 +333,9 @@ class Store:
         Cursors that name an unknown object raise KeyError (the caller answers 404).
         """
         if where is not None:
-            seqs = self._index.get((account, kind, where[0], where[1]), [])
+            seqs = self._index.get((account, kind, where[0], where[1]), _EMPTY)
         else:
-            seqs = self._lists.get((account, kind), [])
+            seqs = self._lists.get((account, kind), _EMPTY)
         out: list[Obj] = []
         if ending_before is not None:
             pos = self._cursor(seqs, ending_before)
@@ -319,8 +368,8 @@ class Store:
                 return obj
         return None
 
-    def _cursor(self, seqs: list[int], obj_id: str) -> int:
-        seq = self._seq_of.get(obj_id)
+    def _cursor(self, seqs: array[int], obj_id: str) -> int:
+        seq = self._seq(obj_id)
         if seq is None:
             raise KeyError(obj_id)
         pos = bisect_left(seqs, seq)
@@ -331,10 +380,10 @@ class Store:
     def _visible(
         self, seq: int, kind: str, where: tuple[str, str] | None, predicate: Predicate | None
     ) -> Obj | None:
-        rec = self._recs.get(self._id_at[seq])
-        if rec is None:
+        blob = self._recs.get(self._id_at[seq])
+        if blob is None:
             return None
-        obj = self._decode(rec[2])
+        obj = self._decode(blob)
         if where is not None:
             # Index entries are never removed; a field that has since changed hides the object.
             # Synthetic keys (a balance transaction's payout) are not fields and always match.
