@@ -26,7 +26,7 @@ import threading
 import zlib
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -36,6 +36,7 @@ __all__ = ["Store"]
 Obj = dict[str, Any]
 Predicate = Callable[[Obj], bool]
 _EMPTY: array[int] = array("q")
+_NO_VALUES: dict[str, int | array[int]] = {}
 
 _COMPRESSED_KINDS = frozenset({"event"})  # zlib-compressed in the SQLite file
 
@@ -73,7 +74,9 @@ class Store:
         self._gone: dict[str, int] = {}  # deleted id -> sequence (still a valid list cursor)
         self._id_at: list[str] = []
         self._lists: dict[tuple[str, str], array[int]] = {}
-        self._index: dict[tuple[str, str, str, str], array[int]] = {}
+        # (account, kind, field) -> value -> sequences: one int while there is one (most
+        # values are unique: a charge's PaymentIntent), an array once there are more.
+        self._index: dict[tuple[str, str, str], dict[str, int | array[int]]] = {}
         self._meta: dict[str, str] = {}
         self._pending: dict[str, tuple[Any, ...] | None] = {}
         if getattr(self, "_db", None) is not None:
@@ -214,11 +217,16 @@ class Store:
             seqs = self._lists[(account, kind)] = array("q")
         seqs.append(seq)
         for field, value in idx.items():
-            key = (account, kind, field, value)
-            found = self._index.get(key)
+            values = self._index.get((account, kind, field))
+            if values is None:
+                values = self._index[(account, kind, field)] = {}
+            found = values.get(value)
             if found is None:
-                found = self._index[key] = array("q")
-            found.append(seq)
+                values[value] = seq
+            elif isinstance(found, int):
+                values[value] = array("q", (found, seq))
+            else:
+                found.append(seq)
         if self._db is not None:
             row = (obj_id, seq, account, kind, stored, orjson.dumps(idx).decode())
             self._pending[obj_id] = row
@@ -232,15 +240,21 @@ class Store:
 
     def add_index(self, account: str, kind: str, field: str, value: str, obj_id: str) -> None:
         """Index a field set after creation (e.g. a balance transaction's payout)."""
-        seqs = self._index.get((account, kind, field, value))
-        if seqs is None:
-            seqs = self._index[(account, kind, field, value)] = array("q")
         seq = self._seq(obj_id)
         if seq is None:
             raise KeyError(obj_id)
-        pos = bisect_left(seqs, seq)
-        if pos == len(seqs) or seqs[pos] != seq:
-            seqs.insert(pos, seq)
+        values = self._index.get((account, kind, field))
+        if values is None:
+            values = self._index[(account, kind, field)] = {}
+        found = values.get(value)
+        if found is None:
+            values[value] = seq
+        else:
+            seqs = array("q", (found,)) if isinstance(found, int) else found
+            pos = bisect_left(seqs, seq)
+            if pos == len(seqs) or seqs[pos] != seq:
+                seqs.insert(pos, seq)
+            values[value] = seqs
         if self._db is not None:
             self._index_dirty(obj_id, field, value)
 
@@ -332,8 +346,9 @@ class Store:
         `where` uses an index (field, value); `predicate` filters what the index yields.
         Cursors that name an unknown object raise KeyError (the caller answers 404).
         """
+        seqs: Sequence[int]
         if where is not None:
-            seqs = self._index.get((account, kind, where[0], where[1]), _EMPTY)
+            seqs = self._indexed(account, kind, where[0], where[1])
         else:
             seqs = self._lists.get((account, kind), _EMPTY)
         out: list[Obj] = []
@@ -359,7 +374,7 @@ class Store:
 
     def first(self, account: str, kind: str, field: str, value: str) -> Obj | None:
         """The newest object whose indexed `field` is `value` (O(1) when there is none)."""
-        seqs = self._index.get((account, kind, field, value))
+        seqs = self._indexed(account, kind, field, value)
         if not seqs:
             return None
         for seq in reversed(seqs):
@@ -368,7 +383,13 @@ class Store:
                 return obj
         return None
 
-    def _cursor(self, seqs: array[int], obj_id: str) -> int:
+    def _indexed(self, account: str, kind: str, field: str, value: str) -> Sequence[int]:
+        found = self._index.get((account, kind, field), _NO_VALUES).get(value)
+        if found is None:
+            return _EMPTY
+        return (found,) if isinstance(found, int) else found
+
+    def _cursor(self, seqs: Sequence[int], obj_id: str) -> int:
         seq = self._seq(obj_id)
         if seq is None:
             raise KeyError(obj_id)
