@@ -287,7 +287,10 @@ class EmulatorApp:
     ) -> tuple[int, bytes, dict[str, str]]:
         p = Params(params)
         try:
-            result = router.call(route, ctx, p, args)
+            try:
+                result = router.call(route, ctx, p, args)
+            finally:
+                self.em.store.seal()  # the events this request emitted, deflated together
         except ParamError:
             if ctx.idempotency_key:
                 self.idem.abandon((self.config.platform_account, ctx.account, ctx.idempotency_key))

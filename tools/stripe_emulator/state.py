@@ -195,6 +195,7 @@ class Emulator:
             at, _, name, arg = heapq.heappop(heap)
             self.clock_times[clock] = max(self.clock_times.get(clock, 0), int(at))
             _TIMERS[name](self, arg)
+            self.store.seal()
             if time.perf_counter() > deadline:
                 return False
         self.clock_times[clock] = max(self.clock_times.get(clock, 0), target)
@@ -217,6 +218,7 @@ class Emulator:
         while self._timers and self._timers[0][0] <= self.now_f():
             _, _, name, arg = heapq.heappop(self._timers)
             _TIMERS[name](self, arg)
+            self.store.seal()
             ran += 1
         return ran
 

@@ -11,6 +11,13 @@ Every operation costs O(1) or O(log n) plus the page asked for: lists keep inser
 sequences per (account, kind) and per indexed field value, so `starting_after` is a bisect,
 never a scan of the store.
 
+Events, the bulk of any store, are deflated in groups rather than one by one: the events a
+request or a timer emits (a subscription's creation makes a dozen) repeat each other's ids,
+request and snapshots, which only a shared stream can exploit. An event waits as JSON in
+the open group until `seal()` (called after every request, timer and job slice, and every
+`_GROUP_MAX` events) deflates the group; its record then points into the group. An event
+saved later (its `pending_webhooks`) becomes a record of its own.
+
 A record is one bytes object: a header (its insertion sequence, the (account, kind) it
 belongs to, its dictionary) and the deflated JSON. Keeping the bookkeeping inside the blob,
 and the sequences in arrays of machine integers, costs about 180 bytes per record less
@@ -43,11 +50,19 @@ _COMPRESSED_KINDS = frozenset({"event"})  # zlib-compressed in the SQLite file
 # In memory a blob is one byte naming its dictionary, then raw deflate against it.
 # A small window and hash keep deflate's state (~40 KiB) out of malloc's mmap range, which
 # makes each compression several times cheaper than zlib.compress's default 256 KiB state.
-_LEVEL = 1
+_LEVEL = 3  # with these small windows and a dictionary, both smaller and faster than 1
 _WBITS = -13  # raw deflate, 8 KiB window
 _MEM_LEVEL = 4
 _DICT_BYTES = 1 << 13  # deflate only looks back one window into the dictionary
-_MAX_DICTS = 256  # slot 0 means no dictionary
+_MAX_DICTS = 254  # slot 0 means no dictionary; 254 and 255 mark grouped events
+_SEALED = 254  # the record points into a sealed group: group number, index
+_OPEN = 255  # the record points into the open group: index
+_GROUPED_KINDS = frozenset({"event"})
+_GROUP_MAX = 64  # events per group at most
+_GROUP_WBITS = -15  # 32 KiB window: a group's events reach back to each other
+_GROUP_LEVEL = 3
+_GROUP_DICT_BYTES = 1 << 15
+_REF = struct.Struct("<IH")
 # The header: sequence (uint32), owner (index into the (account, kind) pairs, uint16),
 # dictionary slot (uint8).
 _HEADER = struct.Struct("<IHB")
@@ -79,6 +94,14 @@ class Store:
         self._index: dict[tuple[str, str, str], dict[str, int | array[int]]] = {}
         self._meta: dict[str, str] = {}
         self._pending: dict[str, tuple[Any, ...] | None] = {}
+        self._open_group: list[tuple[str, bytes, str]] = []  # unsealed (id, JSON, type)
+        # Sealed groups: dictionary number, count, offsets, then the deflated JSON. A group's
+        # dictionary holds the first event of every type seen so far (rebuilt when a type
+        # appears): a new group then deflates against the shapes it repeats.
+        self._groups: list[bytes] = []
+        self._group_dicts: list[bytes] = [b""]
+        self._type_samples: dict[str, bytes] = {}
+        self._group_cache: tuple[int, bytes, tuple[int, ...]] | None = None
         if getattr(self, "_db", None) is not None:
             assert self._db is not None
             self._db.execute("DELETE FROM objects")
@@ -181,10 +204,74 @@ class Store:
         return packed, bytes(memoryview(raw))  # orjson's buffer is larger than its JSON
 
     def _decode(self, blob: bytes) -> Obj:
-        zdict = self._zdicts[blob[_HEAD - 1]]
+        slot = blob[_HEAD - 1]
+        if slot >= _SEALED:
+            return self._decode_grouped(blob, slot)
+        zdict = self._zdicts[slot]
         d = zlib.decompressobj(_WBITS, zdict) if zdict else zlib.decompressobj(_WBITS)
         result: Obj = orjson.loads(d.decompress(memoryview(blob)[_HEAD:]))
         return result
+
+    # -- event groups -----------------------------------------------------------------------
+    def _decode_grouped(self, blob: bytes, slot: int) -> Obj:
+        if slot == _OPEN:
+            (index,) = struct.unpack_from("<I", blob, _HEAD)
+            grouped: Obj = orjson.loads(self._open_group[index][1])
+            return grouped
+        group, index = _REF.unpack_from(blob, _HEAD)
+        cached = self._group_cache
+        if cached is None or cached[0] != group:
+            packed = self._groups[group]
+            zdict_no, count = struct.unpack_from("<HH", packed)
+            ends = struct.unpack_from(f"<{count}I", packed, 4)
+            zdict = self._group_dicts[zdict_no]
+            d = (
+                zlib.decompressobj(_GROUP_WBITS, zdict)
+                if zdict
+                else zlib.decompressobj(_GROUP_WBITS)
+            )
+            cached = self._group_cache = (group, d.decompress(packed[4 + 4 * count :]), ends)
+        _, raw, ends = cached
+        start = ends[index - 1] if index else 0
+        result: Obj = orjson.loads(memoryview(raw)[start : ends[index]])
+        return result
+
+    def _group_dict(self, members: list[tuple[str, bytes, str]]) -> int:
+        """The dictionary for a group: rebuilt when it brings an event type not seen yet."""
+        new = False
+        for _, js, type_ in members:
+            if type_ not in self._type_samples and len(self._type_samples) < _MAX_DICTS:
+                self._type_samples[type_] = js[-_DICT_BYTES:]
+                new = True
+        if new and len(self._group_dicts) < 1 << 16:
+            joined = b"".join(self._type_samples.values())
+            self._group_dicts.append(joined[-_GROUP_DICT_BYTES:])
+        return len(self._group_dicts) - 1
+
+    def seal(self) -> None:
+        """Deflate the open group of events (see the module's docstring)."""
+        members = self._open_group
+        if not members:
+            return
+        self._open_group = []
+        zdict_no = self._group_dict(members)
+        zdict = self._group_dicts[zdict_no]
+        c = zlib.compressobj(_GROUP_LEVEL, zlib.DEFLATED, _GROUP_WBITS, 8, 0, zdict)
+        ends: list[int] = []
+        total = 0
+        for _, js, _type in members:
+            total += len(js)
+            ends.append(total)
+        head = struct.pack(f"<HH{len(ends)}I", zdict_no, len(ends), *ends)
+        body = c.compress(b"".join(js for _, js, _type in members)) + c.flush()
+        group = len(self._groups)
+        self._groups.append(head + body)
+        for index, (obj_id, _js, _type) in enumerate(members):
+            blob = self._recs.get(obj_id)
+            if blob is None or blob[_HEAD - 1] != _OPEN:
+                continue  # deleted, or saved on its own since
+            seq, owner, _ = _unpack_header(blob)
+            self._recs[obj_id] = _HEADER.pack(seq, owner, _SEALED) + _REF.pack(group, index)
 
     # -- writes -----------------------------------------------------------------------------
     def insert(self, account: str, obj: Obj, index: Iterable[str] = ()) -> Obj:
@@ -196,6 +283,15 @@ class Store:
         idx = {f: obj[f] for f in index if isinstance(obj.get(f), str)}
         seq = len(self._id_at)
         owner = self._owner(account, kind)
+        if kind in _GROUPED_KINDS:
+            raw = orjson.dumps(obj)
+            packed = _HEADER.pack(seq, owner, _OPEN) + struct.pack("<I", len(self._open_group))
+            self._open_group.append((obj_id, raw, str(obj.get("type"))))
+            stored = zlib.compress(raw, 1) if self._db is not None else None
+            self._insert_raw(obj_id, seq, account, kind, packed, idx, stored)
+            if len(self._open_group) >= _GROUP_MAX:
+                self.seal()
+            return obj
         packed, stored = self._encode(seq, owner, kind, obj)
         self._insert_raw(obj_id, seq, account, kind, packed, idx, stored)
         return obj
