@@ -78,9 +78,9 @@ class IdempotencyStore:
             self._slot_of[endpoint] = slot
         zdict = self._zdicts[slot]
         if zdict:
-            c = zlib.compressobj(1, zlib.DEFLATED, _WBITS, 4, zlib.Z_DEFAULT_STRATEGY, zdict)
+            c = zlib.compressobj(3, zlib.DEFLATED, _WBITS, 4, zlib.Z_DEFAULT_STRATEGY, zdict)
         else:
-            c = zlib.compressobj(1, zlib.DEFLATED, _WBITS, 4)
+            c = zlib.compressobj(3, zlib.DEFLATED, _WBITS, 4)
         return c.compress(body) + c.flush(), slot
 
     def _decompress(self, entry: Entry) -> bytes:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import sqlite3
 import struct
+import sys
 import threading
 import zlib
 from array import array
@@ -58,6 +59,7 @@ _MAX_DICTS = 254  # slot 0 means no dictionary; 254 and 255 mark grouped events
 _SEALED = 254  # the record points into a sealed group: group number, index
 _OPEN = 255  # the record points into the open group: index
 _GROUPED_KINDS = frozenset({"event"})
+_SHARED_FIELDS = frozenset({"customer"})  # values many kinds index: kept once
 _GROUP_MAX = 64  # events per group at most
 _GROUP_WBITS = -15  # 32 KiB window: a group's events reach back to each other
 _GROUP_LEVEL = 3
@@ -313,6 +315,8 @@ class Store:
             seqs = self._lists[(account, kind)] = array("q")
         seqs.append(seq)
         for field, value in idx.items():
+            if field in _SHARED_FIELDS:
+                value = sys.intern(value)  # one string for every kind indexing this customer
             values = self._index.get((account, kind, field))
             if values is None:
                 values = self._index[(account, kind, field)] = {}
