@@ -13,6 +13,7 @@ entry keeps its fingerprint as a 16-byte digest in a slotted record.
 from __future__ import annotations
 
 import hashlib
+import struct
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -24,12 +25,15 @@ MAX_KEY_LENGTH = 255
 
 @dataclass(slots=True)
 class Entry:
+    """A key whose request is still running."""
+
     fingerprint: bytes
     created: float
-    running: bool = True
-    status: int = 0
-    body: bytes = b""  # deflated against the dictionary of `slot` (0: none)
-    slot: int = 0
+
+
+# A finished entry is one bytes object: fingerprint, created, status, dictionary slot, then
+# the deflated answer.
+_DONE = struct.Struct("<16sdHH")
 
 
 @dataclass
@@ -60,7 +64,7 @@ _MAX_DICTS = 1024
 class IdempotencyStore:
     def __init__(self) -> None:
         # Insertion order is creation order, so expiry sweeps from the front.
-        self._entries: OrderedDict[tuple[str, str, str], Entry] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str, str], Entry | bytes] = OrderedDict()
         self._zdicts: list[bytes] = [b""]
         self._slot_of: dict[str, int] = {}
 
@@ -83,10 +87,10 @@ class IdempotencyStore:
             c = zlib.compressobj(3, zlib.DEFLATED, _WBITS, 4)
         return c.compress(body) + c.flush(), slot
 
-    def _decompress(self, entry: Entry) -> bytes:
-        zdict = self._zdicts[entry.slot]
+    def _decompress(self, slot: int, body: bytes) -> bytes:
+        zdict = self._zdicts[slot]
         d = zlib.decompressobj(_WBITS, zdict) if zdict else zlib.decompressobj(_WBITS)
-        return d.decompress(entry.body)
+        return d.decompress(body)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -100,26 +104,30 @@ class IdempotencyStore:
         """
         self.sweep(now, ttl)
         entry = self._entries.get(scope)
-        if entry is not None and entry.created + ttl <= now:
+        if entry is not None and _created(entry) + ttl <= now:
             del self._entries[scope]
             entry = None
         if entry is None:
             self._entries[scope] = Entry(fp, now)
             return None
-        if entry.fingerprint != fp:
-            raise Mismatch()
-        if entry.running:
+        if isinstance(entry, Entry):
+            if entry.fingerprint != fp:
+                raise Mismatch()
             raise KeyInUse()
-        return Replay(entry.status, self._decompress(entry))
+        stored_fp, _created_at, status, slot = _DONE.unpack_from(entry)
+        if stored_fp != fp:
+            raise Mismatch()
+        return Replay(status, self._decompress(slot, entry[_DONE.size :]))
 
     def finish(
         self, scope: tuple[str, str, str], status: int, body: bytes, endpoint: str = ""
     ) -> None:
         entry = self._entries.get(scope)
-        if entry is not None:
-            entry.running = False
-            entry.status = status
-            entry.body, entry.slot = self._compress(body, f"{endpoint} {status}")
+        if isinstance(entry, Entry):
+            packed, slot = self._compress(body, f"{endpoint} {status}")
+            self._entries[scope] = _DONE.pack(entry.fingerprint, entry.created, status, slot) + (
+                packed
+            )
 
     def abandon(self, scope: tuple[str, str, str]) -> None:
         """The request stopped before the endpoint executed: keep nothing."""
@@ -131,6 +139,13 @@ class IdempotencyStore:
             if not self._entries:
                 return
             scope, entry = next(iter(self._entries.items()))
-            if entry.created + ttl > now or entry.running:
+            if isinstance(entry, Entry) or _created(entry) + ttl > now:
                 return
             del self._entries[scope]
+
+
+def _created(entry: Entry | bytes) -> float:
+    if isinstance(entry, Entry):
+        return entry.created
+    created: float = _DONE.unpack_from(entry)[1]
+    return created

@@ -26,6 +26,7 @@ originally debited (flexible) equals the current price's (classic).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from decimal import Decimal
 from typing import Any
 
@@ -52,7 +53,6 @@ __all__ = [
 ]
 
 SUB = "subscription"
-SI_REF = "emulator.si"  # si_ id -> its subscription (items live inside their subscription)
 LIVE = ("trialing", "active", "past_due", "unpaid")
 TIMES = "\u00d7"  # the multiplication sign of Stripe's line descriptions ("2 x Pro")
 
@@ -96,15 +96,20 @@ def new_item(
     metadata: dict[str, str] | None,
     tax_rates: list[Obj],
     period: tuple[int, int],
-    register: bool = True,
+    taken: Collection[str] = (),
 ) -> Obj:
-    """A subscription item (`register`: findable by id; previews do not register)."""
+    """A subscription item. Items live inside their subscription: an item's id carries its
+    subscription's (`si_` + the subscription id's random part + 3 characters), so
+    `subscription_of_item` finds it without a record of its own."""
     from ..resources.common import public
     from ..resources.prices import plan_view
 
     price_view = public(price)
+    item_id = "si_" + sub_id.partition("_")[2] + ids.new_id("x", 3)[2:]
+    while item_id in taken:
+        item_id = "si_" + sub_id.partition("_")[2] + ids.new_id("x", 3)[2:]
     item = {
-        "id": ids.new_id("si", 14),
+        "id": item_id,
         "object": "subscription_item",
         "billing_thresholds": None,
         "created": ctx.now,
@@ -118,9 +123,14 @@ def new_item(
         "subscription": sub_id,
         "tax_rates": tax_rates,
     }
-    if register:
-        ctx.insert({"id": item["id"], "object": SI_REF, "subscription": sub_id})
     return item
+
+
+def subscription_of_item(item_id: str) -> str | None:
+    """The subscription id an item id carries (None if it is not an item id)."""
+    if not item_id.startswith("si_") or len(item_id) < 7:
+        return None
+    return "sub_" + item_id[3:-3]
 
 
 def item_amount(ctx: Ctx, item: Obj, quantity: int | None = None) -> int:

@@ -523,7 +523,7 @@ def create_preview(ctx: Ctx, p: Params) -> Obj:
             discounts=list(work["discounts"]),
             automatic_tax=work["automatic_tax"]["enabled"] if auto_tax is None else auto_tax,
         )
-        changes = item_changes(ctx, work, raw_items, register=False) if raw_items else []
+        changes = item_changes(ctx, work, raw_items) if raw_items else []
         at = proration_date if proration_date is not None else now
         prorations = []
         live = work["status"] in ("active", "past_due", "unpaid")
@@ -579,7 +579,6 @@ def create_preview(ctx: Ctx, p: Params) -> Obj:
                 metadata=extra.get("metadata"),
                 tax_rates=rate_objects(ctx, extra.get("tax_rates") or []),
                 period=(now, end),
-                register=False,
             )
             fake = {"id": "sub_preview", "metadata": {}}
             if not lifecycle.is_metered(item):

@@ -17,8 +17,8 @@ __all__: list[str] = []
 
 
 def _item_and_sub(ctx: Ctx, item_id: str) -> tuple[Ctx, Obj, Obj]:
-    ref = ctx.find(item_id, lifecycle.SI_REF)
-    sub = ctx.find(ref["subscription"], SUB) if ref else None
+    sub_id = lifecycle.subscription_of_item(item_id)
+    sub = ctx.find(sub_id, SUB) if sub_id else None
     item = next((i for i in items_of(sub) if i["id"] == item_id), None) if sub else None
     if sub is None or item is None:
         raise missing("subscription_item", item_id)

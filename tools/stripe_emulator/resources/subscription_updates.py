@@ -39,9 +39,7 @@ from .tax_rates import check_rates
 __all__ = ["change_items", "item_changes"]
 
 
-def item_changes(
-    ctx: Ctx, sub: Obj, raw_items: list[Any], *, register: bool = True
-) -> list[Change]:
+def item_changes(ctx: Ctx, sub: Obj, raw_items: list[Any]) -> list[Change]:
     """items[] of an update as (old, new, quantity) changes; metadata and tax rates of an
     unchanged item are set in place."""
     current = {i["id"]: i for i in items_of(sub)}
@@ -90,7 +88,7 @@ def item_changes(
                 metadata=extra.get("metadata"),
                 tax_rates=rate_objects(ctx, extra.get("tax_rates") or []),
                 period=(start, end),
-                register=register,
+                taken={i["id"] for i in items_of(sub)},
             )
             changes.append((None, new, None))
             continue
