@@ -577,7 +577,8 @@ def _upcoming(ctx: Ctx, sub: Obj) -> None:
     interval, count = _recurring(sub)
     nxt = (end, next_boundary(sub["billing_cycle_anchor"], interval, count, end))
     inv = _new_sub_invoice(ctx, sub, cus, "upcoming", nxt)
-    _item_lines(ctx, sub, inv, advance=nxt, arrears=(start, end))
+    usage = None if sub["status"] == "trialing" else (start, end)  # a trial's usage is free
+    _item_lines(ctx, sub, inv, advance=nxt, arrears=usage)
     for ii in invoicing.pending_items(ctx, sub["customer"], sub["id"], with_free=True):
         inv["lines"]["data"].append(invoicing.item_line(inv, ii))
     invoicing.recompute(ctx, inv, cus)
