@@ -6,7 +6,7 @@ transfers and application_fees are money movement; events and webhook_endpoints 
 Billing (engine in `stripe_emulator.billing`): products, prices (and plans), coupons (and
 promotion codes), tax_rates, setup_intents, tokens (and customer card sources),
 customer_billing (balance transactions, tax ids), invoices (with invoice items and invoice
-payments), subscriptions (with subscription items), test_clocks and meters.
+payments), subscriptions (with subscription items), clocks (test clocks) and meters.
 """
 
 from . import (  # noqa: F401
@@ -14,6 +14,7 @@ from . import (  # noqa: F401
     application_fees,
     balance,
     charges,
+    clocks,
     connect,
     coupons,
     customer_billing,
@@ -35,7 +36,6 @@ from . import (  # noqa: F401
     subscription_updates,
     subscriptions,
     tax_rates,
-    test_clocks,
     tokens,
     transfers,
     webhook_endpoints,
