@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import logging
 import signal
 import sys
+from pathlib import Path
+from typing import Any
 
-from .config import Config
+from .config import Billing, Config
 from .server import serve
 
-__all__ = ["main"]
+__all__ = ["billing_settings", "main", "parse_args"]
 
 
 def _rate(value: str) -> float | None:
@@ -40,7 +43,80 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--db", default=None, help="keep state in this SQLite file (default: memory)")
     ap.add_argument("--seed", type=int, default=None, help="seed for ids and injected faults")
     ap.add_argument("--log-level", default="INFO")
+    billing = ap.add_argument_group("billing (also GET/POST /_emulator/config, key `billing`)")
+    billing.add_argument(
+        "--retry-days",
+        type=_days,
+        default=None,
+        help="dunning: retries at these days after the first failed attempt "
+        "(default 1,3,5,7,9,11,14: Smart Retries' 8 tries in 2 weeks)",
+    )
+    billing.add_argument(
+        "--end-action",
+        choices=Billing.ACTIONS,
+        default=None,
+        help="the subscription after the last retry fails (default cancel)",
+    )
+    billing.add_argument(
+        "--end-invoice-action",
+        choices=Billing.INVOICE_ACTIONS,
+        default=None,
+        help="the invoice after the last retry fails (default past_due: left open)",
+    )
+    billing.add_argument(
+        "--upcoming-days",
+        type=_optional_int,
+        default="7",
+        help="invoice.upcoming this many days before a renewal ('off' for none; default 7)",
+    )
+    billing.add_argument(
+        "--tax-jurisdictions",
+        type=_jurisdictions,
+        default=None,
+        help='automatic tax rates: JSON like {"US-CA": {"percentage": 7.25}} or @file.json',
+    )
     return ap.parse_args(argv)
+
+
+def _days(value: str) -> list[float]:
+    try:
+        days = [float(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of days: {value!r}") from None
+    if not days or days != sorted(days) or days[0] <= 0:
+        raise argparse.ArgumentTypeError(f"days must be increasing and positive: {value!r}")
+    return days
+
+
+def _optional_int(value: str) -> int | None:
+    return None if value.lower() in ("off", "none") else int(value)
+
+
+def _jurisdictions(value: str) -> dict[str, Any]:
+    text = Path(value[1:]).read_text() if value.startswith("@") else value
+    try:
+        table = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(table, dict):
+        raise argparse.ArgumentTypeError("a JSON object: jurisdiction -> {percentage, ...}")
+    return table
+
+
+def billing_settings(args: argparse.Namespace) -> Billing:
+    """The Billing settings the command line asks for (Stripe's defaults otherwise)."""
+    billing = Billing()
+    values: dict[str, Any] = {"upcoming_renewal_days": args.upcoming_days}
+    if args.retry_days is not None:
+        values["retry_days"] = args.retry_days
+    if args.end_action is not None:
+        values["end_action"] = args.end_action
+    if args.end_invoice_action is not None:
+        values["end_invoice_action"] = args.end_invoice_action
+    if args.tax_jurisdictions is not None:
+        values["tax_jurisdictions"] = args.tax_jurisdictions
+    billing.update(values)
+    return billing
 
 
 def _tune_gc() -> None:
@@ -69,6 +145,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.endpoint_rate_limit is not None
         else args.rate_limit,
         seed=args.seed,
+        billing=billing_settings(args),
     )
     try:
         import uvloop

@@ -11,6 +11,7 @@ no documented card (emulator-only numbers 4000 0099 0000 NNNC and ids
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from dataclasses import dataclass, replace
@@ -152,6 +153,8 @@ class CardSpec:
     risk: str = "normal"  # normal | elevated | highest
     blocked: bool = False  # Radar blocks the payment
     three_ds: bool = False  # authentication required
+    # ... except for off-session payments once set up for them (a SetupIntent succeeded)
+    three_ds_setup_once: bool = False
     dispute: str | None = None  # dispute reason opened after success
     early_fraud_warning: bool = False
     immediate: bool = False  # funds skip the pending balance
@@ -204,6 +207,7 @@ def brand_of(number: str) -> str:
     return "unknown"
 
 
+@functools.lru_cache(maxsize=4096)  # pure, and asked for on every charge
 def fingerprint(number: str) -> str:
     """16 base-62 characters, the same for the same number, revealing nothing of it."""
     digest = hmac.new(_FP_KEY, number.encode(), hashlib.sha256).digest()
@@ -302,7 +306,10 @@ _TABLE: list[tuple[CardSpec, tuple[str, ...]]] = [
     (_card("4000000000004954", blocked=True, risk="highest"), ("riskLevelHighest",)),
     (_card("4000000000009235", risk="elevated"), ("riskLevelElevated",)),
     # 3D Secure
-    (_card("4000002500003155", three_ds=True), ("authenticationRequiredOnSetup",)),
+    (
+        _card("4000002500003155", three_ds=True, three_ds_setup_once=True),
+        ("authenticationRequiredOnSetup",),
+    ),
     (_card("4000002760003184", three_ds=True, country="DE"), ("authenticationRequired",)),
     (_card("4000000000003220", three_ds=True), ("threeDSecure2Required",)),
     (_card("4000000000003063", three_ds=True), ("threeDSecureRequired",)),

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar
 
-__all__ = ["Config", "Pricing"]
+__all__ = ["Billing", "Config", "Pricing"]
 
 
 @dataclass
@@ -19,6 +19,55 @@ class Pricing:
     dispute_fee: int = 1500  # debited with a dispute, in settlement minor units
     instant_payout_bp: int = 100  # Instant Payouts: 1 % of the amount ...
     instant_payout_min: int = 50  # ... and at least this, in the payout currency's minor units
+
+
+@dataclass
+class Billing:
+    """Stripe Billing's account settings (Dashboard > Billing) and its fixed delays.
+
+    Retries imitate Smart Retries' recommended policy, 8 tries within 2 weeks: the first
+    attempt, then one retry at each offset (days after the first failed attempt).
+    """
+
+    retry_days: list[float] = field(default_factory=lambda: [1, 3, 5, 7, 9, 11, 14])
+    # After the last retry fails: the subscription is canceled, marked unpaid, or left past_due;
+    # the invoice is marked uncollectible or left past due (open).
+    end_action: str = "cancel"  # cancel | unpaid | past_due
+    end_invoice_action: str = "past_due"  # past_due | uncollectible
+    # send_invoice subscriptions: days after an invoice's due date before end_action applies.
+    send_invoice_grace_days: int = 30
+    finalize_after_s: int = 3600  # a subscription draft is finalized 1 h after invoice.created
+    incomplete_expires_s: int = 23 * 3600
+    trial_will_end_s: int = 3 * 86_400
+    upcoming_renewal_days: int | None = 7  # invoice.upcoming before a renewal; None: off
+    # Automatic tax: "US-CA" (country-state) or "DE" (country) -> rate. A location outside the
+    # table is taxed at 0 (not registered there); a customer without an address cannot be taxed.
+    tax_jurisdictions: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    ACTIONS: ClassVar[tuple[str, ...]] = ("cancel", "unpaid", "past_due")
+    INVOICE_ACTIONS: ClassVar[tuple[str, ...]] = ("past_due", "uncollectible")
+
+    def update(self, values: dict[str, Any]) -> None:
+        names = {f.name for f in fields(self)}
+        for key, value in values.items():
+            if key not in names:
+                raise KeyError(f"billing.{key}")
+            if key == "retry_days":
+                days = [float(v) for v in value]
+                if any(d <= 0 for d in days) or days != sorted(days):
+                    raise ValueError("billing.retry_days must be increasing positive offsets")
+                value = days
+            elif key == "end_action" and value not in self.ACTIONS:
+                raise ValueError(f"billing.end_action must be one of {', '.join(self.ACTIONS)}")
+            elif key == "end_invoice_action" and value not in self.INVOICE_ACTIONS:
+                raise ValueError(
+                    "billing.end_invoice_action must be one of " + ", ".join(self.INVOICE_ACTIONS)
+                )
+            elif key == "tax_jurisdictions":
+                value = {str(k).upper(): dict(v) for k, v in value.items()}
+                for rate in value.values():
+                    float(rate["percentage"])
+            setattr(self, key, value)
 
 
 # Units of each currency per 1 USD. Rates between two currencies derive from these.
@@ -67,6 +116,7 @@ class Config:
     # A payout to a failing bank account shows `paid` first and turns `failed` this many days
     # later (Stripe: up to 5 business days); 0 fails it at its arrival date.
     payout_return_days: float = 0.0
+    billing: Billing = field(default_factory=Billing)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,6 +134,8 @@ class Config:
                     raise KeyError(f"pricing.{sorted(unknown)[0]}")
                 current.update(value)
                 self.pricing = Pricing(**{k: int(v) for k, v in current.items()})
+            elif key == "billing":
+                self.billing.update(value)
             elif key == "fx_rates":
                 self.fx_rates.update({k.lower(): float(v) for k, v in value.items()})
             else:

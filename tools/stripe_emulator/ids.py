@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-__all__ = ["new_id"]
+__all__ = ["new_id", "seed", "seed_from"]
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _rng = random.Random()
@@ -20,4 +20,8 @@ def new_id(prefix: str, length: int = 24) -> str:
 
 
 def seed(value: int | None) -> None:
+    _rng.seed(value)
+
+
+def seed_from(value: str) -> None:
     _rng.seed(value)

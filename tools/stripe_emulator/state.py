@@ -10,6 +10,7 @@ from __future__ import annotations
 import heapq
 import random
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,13 +20,14 @@ from .config import Config
 from .errors import missing
 from .store import Obj, Store
 
-__all__ = ["Ctx", "Emulator", "timer"]
+__all__ = ["Ctx", "Emulator", "after_event", "on_restore", "timer"]
 
 TimerFn = Callable[["Emulator", Any], None]
 _TIMERS: dict[str, TimerFn] = {}
 RestoreFn = Callable[["Emulator"], None]
 _RESTORERS: list[RestoreFn] = []
 EventHook = Callable[["Emulator", Obj], None]
+Job = Callable[[], bool]  # one slice of background work; True when finished
 
 
 def timer(name: str) -> Callable[[TimerFn], TimerFn]:
@@ -36,6 +38,15 @@ def timer(name: str) -> Callable[[TimerFn], TimerFn]:
         return fn
 
     return register
+
+
+_AFTER_EVENT: list[EventHook] = []
+
+
+def after_event(fn: EventHook) -> EventHook:
+    """Register a reaction run after each event is stored (see `Emulator.emit`)."""
+    _AFTER_EVENT.append(fn)
+    return fn
 
 
 def on_restore(fn: RestoreFn) -> RestoreFn:
@@ -52,6 +63,8 @@ class Ctx:
     request_id: str | None = None
     idempotency_key: str | None = None
     expand: list[str] = field(default_factory=list)
+    # A test clock: objects bound to one live on its frozen time, not the emulator's.
+    clock: str | None = None
 
     @property
     def store(self) -> Store:
@@ -63,7 +76,15 @@ class Ctx:
 
     @property
     def now(self) -> int:
-        return self.em.now()
+        if self.clock is None:
+            return self.em.now()
+        return self.em.clock_time(self.clock)
+
+    def on_clock(self, clock: str | None) -> Ctx:
+        """This context on a test clock's time (or back on the emulator's with None)."""
+        if clock == self.clock:
+            return self
+        return Ctx(self.em, self.account, self.request_id, self.idempotency_key, self.expand, clock)
 
     @property
     def is_platform(self) -> bool:
@@ -103,12 +124,22 @@ class Emulator:
         self.rng = random.Random(self.config.seed)
         ids.seed(self.config.seed)
         self.event_hooks: list[EventHook] = []
+        # Run after an event is stored: reactions to it (an invoice paid by its PaymentIntent)
+        # emit their own events after it, in Stripe's order.
+        self.after_event_hooks: list[EventHook] = list(_AFTER_EVENT)
+        self.jobs: deque[Job] = deque()  # sliced background work the server's ticker runs
+        self.clock_times: dict[str, int] = {}  # test clock -> frozen time
+        self._clock_timers: dict[str, list[tuple[float, int, str, Any]]] = {}
         self.reset_hooks: list[Callable[[Emulator], None]] = []
         self._offset = 0.0
         self._timers: list[tuple[float, int, str, Any]] = []
         self._timer_seq = 0
         self.balances: dict[tuple[str, str], dict[str, int]] = {}
         if len(self.store):
+            if self.config.seed is not None:
+                # A restored store already holds the ids this seed starts with: go on from a
+                # sequence of its own (still reproducible) instead of minting them again.
+                ids.seed_from(f"{self.config.seed}:{len(self.store)}")
             self._offset = float(self.store.get_meta("clock_offset") or 0.0)
             from . import resources  # noqa: F401  (restorers register on import)
 
@@ -138,11 +169,50 @@ class Emulator:
         self.run_due()
         return self.now()
 
-    def schedule(self, at: float, name: str, arg: Any = None) -> None:
+    def schedule(self, at: float, name: str, arg: Any = None, clock: str | None = None) -> None:
+        """Run timer `name` with `arg` at `at`: emulator time, or a test clock's time."""
         if name not in _TIMERS:
             raise KeyError(name)
         self._timer_seq += 1
-        heapq.heappush(self._timers, (at, self._timer_seq, name, arg))
+        heap = self._timers if clock is None else self._clock_timers.setdefault(clock, [])
+        heapq.heappush(heap, (at, self._timer_seq, name, arg))
+
+    # -- test clocks --------------------------------------------------------------------------
+    def clock_time(self, clock: str) -> int:
+        return self.clock_times.get(clock, 0)
+
+    def next_clock_timer(self, clock: str) -> float | None:
+        heap = self._clock_timers.get(clock)
+        return heap[0][0] if heap else None
+
+    def step_clock(self, clock: str, target: int, budget_s: float) -> bool:
+        """Move a test clock towards `target`, running what falls due on the way, each at its
+        own moment, for at most `budget_s` of real time. True once the clock stands at target.
+        """
+        heap = self._clock_timers.get(clock, [])
+        deadline = time.perf_counter() + budget_s
+        while heap and heap[0][0] <= target:
+            at, _, name, arg = heapq.heappop(heap)
+            self.clock_times[clock] = max(self.clock_times.get(clock, 0), int(at))
+            _TIMERS[name](self, arg)
+            if time.perf_counter() > deadline:
+                self.store.seal()  # one group for many timers' events: fewer, better seals
+                return False
+        self.clock_times[clock] = max(self.clock_times.get(clock, 0), target)
+        self.store.seal()
+        return True
+
+    def drop_clock(self, clock: str) -> None:
+        self.clock_times.pop(clock, None)
+        self._clock_timers.pop(clock, None)
+
+    def run_jobs(self) -> bool:
+        """Give each background job one slice; True while some are left."""
+        for _ in range(len(self.jobs)):
+            job = self.jobs.popleft()
+            if not job():
+                self.jobs.append(job)
+        return bool(self.jobs)
 
     def run_due(self) -> int:
         ran = 0
@@ -150,12 +220,17 @@ class Emulator:
             _, _, name, arg = heapq.heappop(self._timers)
             _TIMERS[name](self, arg)
             ran += 1
+        if ran:
+            self.store.seal()
         return ran
 
     # -- life cycle ---------------------------------------------------------------------------
     def reset(self) -> None:
         self.store.clear()
         self._timers.clear()
+        self._clock_timers.clear()
+        self.clock_times.clear()
+        self.jobs.clear()
         self.balances.clear()
         self._offset = 0.0
         for hook in self.reset_hooks:
@@ -203,4 +278,6 @@ class Emulator:
         for hook in self.event_hooks:
             hook(self, event)
         self.store.insert(account, event, ("type",))
+        for hook in self.after_event_hooks:
+            hook(self, event)
         return event

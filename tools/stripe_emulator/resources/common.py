@@ -10,7 +10,7 @@ from ..params import Params
 from ..state import Ctx
 from ..store import Obj
 
-__all__ = ["address", "created_filter", "get_child", "list_response"]
+__all__ = ["address", "created_filter", "get_child", "list_response", "public", "public_page"]
 
 
 def created_filter(p: Params, key: str = "created") -> Callable[[Obj], bool] | None:
@@ -90,3 +90,13 @@ def get_child(
     if obj[link] != parent_id:
         raise missing(label, obj_id)
     return obj
+
+
+def public(obj: Obj) -> Obj:
+    """The object as Stripe shows it: without the emulator's `_`-prefixed bookkeeping."""
+    return {k: v for k, v in obj.items() if k[0] != "_"}
+
+
+def public_page(page: Obj) -> Obj:
+    page["data"] = [public(o) for o in page["data"]]
+    return page

@@ -310,14 +310,27 @@ def _needs_3ds(pi: Obj, spec: CardSpec) -> bool:
 
 
 def confirm_intent(
-    ctx: Ctx, pi: Obj, pm: Obj, *, off_session: bool = False, return_url: str | None = None
+    ctx: Ctx,
+    pi: Obj,
+    pm: Obj,
+    *,
+    off_session: bool = False,
+    return_url: str | None = None,
+    billing: bool = False,
 ) -> Obj:
-    """Run one attempt with `pm`: 3DS, then authorisation. Raises CardError on a decline."""
+    """Run one attempt with `pm`: 3DS, then authorisation. Raises CardError on a decline.
+
+    `billing`: an invoice's automatic attempt, off-session, except that a card asking for
+    authentication leaves the PaymentIntent requires_action (the customer authenticates on
+    the invoice) instead of declining.
+    """
     spec = pms.spec_of(pm)
     pi["payment_method"] = pm["id"]
     pi["last_payment_error"] = None
     pi["next_action"] = None
-    if _needs_3ds(pi, spec):
+    if _needs_3ds(pi, spec) and not (
+        (off_session or billing) and spec.three_ds_setup_once and pms.is_set_up(ctx, pm)
+    ):
         if off_session:
             return _decline(ctx, pi, pm, spec, cards.DECLINES["authentication_required"])
         pi["status"] = "requires_action"

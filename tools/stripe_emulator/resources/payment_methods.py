@@ -18,10 +18,18 @@ from ..state import Ctx
 from ..store import Obj
 from .common import address, list_response
 
-__all__ = ["attach_to", "create_from_params", "resolve", "spec_of"]
+__all__ = [
+    "attach_to",
+    "create_from_params",
+    "is_set_up",
+    "mark_set_up",
+    "resolve",
+    "spec_of",
+]
 
 _PM_KIND = "payment_method"
 _CONSUMED = "emulator.pm_consumed"  # internal marker kind, never listed or returned
+_SET_UP = "emulator.pm_set_up"  # a SetupIntent prepared it for off-session payments
 
 
 def _card_error(message: str, code: str, param: str) -> CardError:
@@ -201,6 +209,15 @@ def mark_consumed(ctx: Ctx, pm: Obj, by: str) -> None:
     """A PaymentMethod used without a customer cannot be used again (Stripe's rule)."""
     if pm.get("customer") is None and ctx.find(_CONSUMED + ":" + pm["id"], _CONSUMED) is None:
         ctx.insert({"id": _CONSUMED + ":" + pm["id"], "object": _CONSUMED, "by": by})
+
+
+def mark_set_up(ctx: Ctx, pm: Obj) -> None:
+    if ctx.find(_SET_UP + ":" + pm["id"], _SET_UP) is None:
+        ctx.insert({"id": _SET_UP + ":" + pm["id"], "object": _SET_UP})
+
+
+def is_set_up(ctx: Ctx, pm: Obj) -> bool:
+    return ctx.find(_SET_UP + ":" + pm["id"], _SET_UP) is not None
 
 
 def check_reusable(ctx: Ctx, pm: Obj, by: str, param: str = "payment_method") -> None:

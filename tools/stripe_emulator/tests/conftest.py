@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import pytest
@@ -20,7 +21,15 @@ def emulator() -> Iterator[EmulatorHandle]:
 def emu(emulator: EmulatorHandle) -> Iterator[EmulatorHandle]:
     """The session emulator, reset to a clean state and default settings for each test."""
     emulator.control.reset()
-    emulator.control.configure(global_rate=None, endpoint_rate=None, max_concurrent=None)
+    defaults = Config()
+    emulator.control.configure(  # what a test may have changed, back to Stripe's defaults
+        global_rate=None,
+        endpoint_rate=None,
+        max_concurrent=None,
+        pricing=dataclasses.asdict(defaults.pricing),
+        fx_rates=defaults.fx_rates,
+        billing=dataclasses.asdict(defaults.billing),
+    )
     yield emulator
     emulator.control.clear_faults()
 

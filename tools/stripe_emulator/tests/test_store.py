@@ -84,3 +84,36 @@ def test_sqlite_file_survives_a_restart(tmp_path: Path) -> None:
         assert again.name == "Kept" and again.email == "keep@example.com"
         assert [c.id for c in client.v1.customers.list().data] == [cus.id]
         assert emu.control.now() >= now, "the emulator clock must not run backwards"
+
+
+def _event(i: int) -> dict[str, object]:
+    return {"id": f"evt_{i:04d}", "object": "event", "type": "thing.made", "n": i,
+            "data": {"object": {"id": f"th_{i:04d}", "pad": "x" * 300}}}  # fmt: skip
+
+
+def test_events_are_deflated_in_groups_and_stay_readable() -> None:
+    store = Store()
+    for i in range(10):
+        store.insert("acct_a", _event(i), ("type",))
+    assert store.get("evt_0003") == _event(3)  # still in the open group
+    store.seal()
+    for i in range(130):  # past one group's limit: sealed on the way
+        if i >= 10:
+            store.insert("acct_a", _event(i), ("type",))
+    store.seal()
+    assert [store.get(f"evt_{i:04d}") for i in (0, 64, 129, 5)] == [
+        _event(0), _event(64), _event(129), _event(5),
+    ]  # fmt: skip
+    items, more = store.page("acct_a", "event", limit=5, where=("type", "thing.made"))
+    assert [o["n"] for o in items] == [129, 128, 127, 126, 125] and more
+    changed = {**_event(7), "pending_webhooks": 0}
+    store.save(changed)  # an event saved later becomes a record of its own
+    store.seal()
+    assert store.get("evt_0007") == changed and store.get("evt_0008") == _event(8)
+    assert store.kind_of("evt_0007") == "event" and store.owner("evt_0007") == "acct_a"
+    # a group of similar events costs far less than deflating each alone
+    grouped = sum(len(g) for g in store._groups)
+    alone = Store()
+    for i in range(130):
+        alone.insert("acct_a", {**_event(i), "object": "thing"})
+    assert grouped < 0.6 * sum(len(b) for b in alone._recs.values())
